@@ -1,0 +1,15 @@
+"""The Airflow Assets the DAGs hand to each other (one place, so producer and consumer agree)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from airflow.sdk import Asset
+
+
+def curated_asset(table: str) -> Asset:
+    """Updated each time the ETL has written a table's curated partitions for an interval."""
+    from airflow.sdk import Asset
+
+    return Asset(name=f"curated_{table}", uri=f"aisle://curated/{table}", group="curated")

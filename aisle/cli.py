@@ -1,0 +1,298 @@
+"""The `aisle` command: every pipeline stage as a command, the same functions the DAGs call."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .settings import BUILTIN_SOURCES, get_settings
+
+app = typer.Typer(
+    help="Aisle: MLOps for an online shop's recommender and pricing models.\n\n"
+    "Data flows from a source (MovieLens-100k, Dominick's orange juice, the shop simulator, or a "
+    "shop's own export) through the raw landing zone and the ETL into curated, validated "
+    "partitions, run by Airflow DAGs. Settings come from AISLE_* environment variables (or a "
+    ".env file); `aisle settings` shows them.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+data_app = typer.Typer(help="Fetch and prepare the built-in data sets.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+console = Console()
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir", help="Root of the local stores [env: AISLE_DATA_DIR; default: data]."
+    ),
+]
+Flow = Annotated[
+    str,
+    typer.Argument(
+        help="`interactions` (events + items, the recommender's) or `sales` (weekly sales + "
+        "items + stores, the pricing model's)."
+    ),
+]
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code=1)
+
+
+@app.command("settings")
+def show_settings(data_dir: DataDir = None) -> None:
+    """Show the settings in effect and the environment variable behind each."""
+    settings = get_settings(data_dir=data_dir)
+    table = Table("setting", "value", "env")
+    for name, value in settings.model_dump().items():
+        table.add_row(name, str(value), f"AISLE_{name.upper()}")
+    console.print(table)
+
+
+@data_app.command("fetch")
+def data_fetch(
+    source: Annotated[
+        list[str] | None,
+        typer.Option(
+            help=f"Which built-in source(s): {', '.join(BUILTIN_SOURCES)} [default: all]."
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Prepare again even if already prepared.")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Fetch the built-in data sets and prepare them as canonical parquet timelines.
+
+    MovieLens-100k comes from the PyPI package recbole (installed by `make venv`); Dominick's
+    orange juice from the Debian package r-cran-bayesm (`apt-get download`, unpacked into
+    DATA_DIR/external, no root install); the simulator is generated from AISLE_SIMULATOR__*.
+    """
+    from features.sources.prepare import prepare
+
+    settings = get_settings(data_dir=data_dir)
+    for name in source or list(BUILTIN_SOURCES):
+        if name not in BUILTIN_SOURCES:
+            raise _fail(f"unknown source {name!r}; choose from {', '.join(BUILTIN_SOURCES)}")
+        with console.status(f"preparing {name}"):
+            try:
+                manifest = prepare(settings, name, force=force)
+            except (RuntimeError, FileNotFoundError) as exc:
+                raise _fail(str(exc)) from None
+        counts = ", ".join(f"{t} {n:,}" for t, n in manifest["tables"].items())
+        console.print(f"[green]✓[/green] {name}: {counts}  ({settings.sources_dir / name})")
+
+
+@app.command("etl")
+def etl(
+    flow: Flow,
+    start: Annotated[datetime, typer.Option(help="Start of the data interval (inclusive), UTC.")],
+    end: Annotated[datetime, typer.Option(help="End of the data interval (exclusive), UTC.")],
+    source: Annotated[
+        str | None,
+        typer.Option(
+            help="A built-in source, or the path of a CSV/parquet file in the canonical schema "
+            "[env: AISLE_INTERACTIONS_SOURCE / AISLE_SALES_SOURCE]."
+        ),
+    ] = None,
+    allow_extra_columns: Annotated[
+        bool | None,
+        typer.Option(help="Drop (and report) columns outside the schema instead of failing."),
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Land one data interval of a flow and run the ETL on it (no Airflow needed).
+
+    **Your own data**: point the flow's source at a file in the canonical schema (see the
+    README) — `AISLE_INTERACTIONS_SOURCE=/exports/events.csv`, or `--source` here — and Aisle
+    lands it verbatim into `raw/<file stem>/...`, validates every row, quarantines what fails
+    with its reason, and writes curated partitions per day. Rows whose time falls outside the
+    interval are quarantined, so give the interval the file covers, e.g.
+    `aisle etl interactions --source events.csv --start 2024-01-01 --end 2024-07-01`.
+    """
+    from features.etl import NothingLandedError
+    from features.ingest import ingest
+    from features.reading import RawFileError
+
+    overrides = {"data_dir": data_dir, "allow_extra_columns": allow_extra_columns}
+    if source is not None:
+        overrides[f"{flow}_source"] = source
+    settings = get_settings(**overrides)
+    try:
+        summaries = ingest(flow, start, end, settings)
+    except (RawFileError, NothingLandedError, FileNotFoundError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    _print_summaries(summaries)
+
+
+@app.command("replay")
+def replay_command(
+    flow: Flow,
+    start: Annotated[
+        datetime | None, typer.Option(help="Replay from here [default: first event].")
+    ] = None,
+    end: Annotated[
+        datetime | None, typer.Option(help="Replay up to here [default: last event].")
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Replay a built-in source's timeline through the `ingest_<flow>` Airflow DAG.
+
+    One real DAG run per data interval of the flow's schedule (AISLE_INTERACTIONS_SCHEDULE,
+    AISLE_SALES_SCHEDULE), as if the shop were live; each run is recorded in Airflow.
+    """
+    settings = get_settings(data_dir=data_dir)
+    totals = _replay(settings, flow, start, end)
+    console.print(
+        f"[green]✓[/green] replayed {flow}: {totals['runs']} runs, {totals['rows_in']:,} rows in, "
+        f"{totals['curated']:,} curated, {totals['quarantined']:,} quarantined, "
+        f"{totals['duplicates']:,} duplicates"
+    )
+
+
+def _replay(settings, flow: str, start: datetime | None, end: datetime | None) -> dict[str, int]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from . import airflow_env, replay
+
+    airflow_env.configure(settings)
+    try:
+        planned = replay.plan(settings, flow, start, end)
+    except (FileNotFoundError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    log_path = airflow_env.airflow_home(settings) / "logs" / f"replay_{flow}.log"
+    totals = dict.fromkeys(("runs", "rows_in", "curated", "quarantined", "duplicates"), 0)
+    with replay.output_to(log_path) as terminal:
+        progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[last]}"),
+            TimeElapsedColumn(),
+            console=Console(file=terminal),
+        )
+        with progress:
+            bar = progress.add_task(f"ingest_{flow}", total=len(planned), last="")
+
+            def on_run(run: replay.ReplayRun) -> None:
+                totals["runs"] += 1
+                for s in run.summaries:
+                    if s["table"] == flow:
+                        for key in ("rows_in", "curated", "quarantined", "duplicates"):
+                            totals[key] += int(s[key])
+                progress.update(bar, advance=1, last=f"{run.interval.key} {run.state}")
+
+            try:
+                replay.replay(settings, flow, start, end, on_run=on_run)
+            except (RuntimeError, FileNotFoundError, ValueError) as exc:
+                failure = exc
+            else:
+                failure = None
+    if failure is not None:
+        raise _fail(f"{failure} (Airflow's output: {log_path})")
+    console.print(f"  Airflow's output: {log_path}")
+    return totals
+
+
+@app.command("summary")
+def summary(data_dir: DataDir = None) -> None:
+    """Show what landed where: per dataset and table, runs, rows and the zones' folders."""
+    from features.summary import zone_summary
+
+    settings = get_settings(data_dir=data_dir)
+    rows = zone_summary(settings)
+    if not rows:
+        console.print(f"nothing has been ingested under {settings.data_dir} yet")
+        return
+    table = Table(
+        "dataset",
+        "table",
+        "runs",
+        "first",
+        "last",
+        "rows in",
+        "curated",
+        "quarantined",
+        "duplicates",
+        "reconciles",
+        title=f"Aisle data in {settings.data_dir}",
+    )
+    for r in rows:
+        table.add_row(
+            r.dataset,
+            r.table,
+            str(r.runs),
+            r.first,
+            r.last,
+            f"{r.rows_in:,}",
+            f"{r.curated:,}",
+            f"{r.quarantined:,}",
+            f"{r.duplicates:,}",
+            "[green]yes[/green]" if r.reconciles else "[red]NO[/red]",
+        )
+    console.print(table)
+    for zone in ("raw", "curated", "quarantine", "runs"):
+        console.print(f"  {zone:<11} {getattr(settings, f'{zone}_dir').resolve()}")
+
+
+@app.command("simulate")
+def simulate_command(
+    out: Annotated[Path, typer.Option(help="Folder for the tables and the ground truth.")],
+    events: Annotated[
+        int, typer.Option(help="Approximate number of interaction events.")
+    ] = 1_000_000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+    csv: Annotated[bool, typer.Option(help="Also write interactions.csv (a raw export).")] = False,
+) -> None:
+    """Generate a simulated shop (events, sales, items, stores) with its ground truth."""
+    from features.sources.simulator import SimulatorConfig, simulate, write_shop
+
+    with console.status(f"simulating {events:,} events"):
+        shop = simulate(SimulatorConfig(events=events, seed=seed))
+        paths = write_shop(shop, out)
+        if csv:
+            from features.landing import _write_csv
+
+            _write_csv(shop.interactions, out / "interactions.csv")
+    for table, path in paths.items():
+        console.print(f"  {table:<13} {path}")
+
+
+@app.command("demo")
+def demo(data_dir: DataDir = None) -> None:
+    """The main job: fetch the data sets, replay them through the ingest DAGs, show the result."""
+    settings = get_settings(data_dir=data_dir)
+    data_fetch(source=["movielens", "orange_juice"], force=False, data_dir=data_dir)
+    for flow in ("interactions", "sales"):
+        _replay(settings, flow, None, None)
+    summary(data_dir=data_dir)
+
+
+@app.command(
+    "airflow",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def airflow(ctx: typer.Context, data_dir: DataDir = None) -> None:
+    """Run an `airflow` command in Aisle's Airflow environment, e.g. `aisle airflow standalone`."""
+    from . import airflow_env
+
+    airflow_env.configure(get_settings(data_dir=data_dir))
+    binary = str(Path(sys.executable).parent / "airflow")
+    raise typer.Exit(subprocess.call([binary, *ctx.args], env=os.environ))
+
+
+def _print_summaries(summaries: list[dict]) -> None:
+    for s in summaries:
+        reasons = ", ".join(f"{k} {v}" for k, v in s["quarantined_by_reason"].items()) or "none"
+        console.print(
+            f"[bold]{s['dataset']}/{s['table']}[/bold] {s['interval']}: {s['rows_in']:,} in → "
+            f"{s['curated']:,} curated, {s['quarantined']:,} quarantined ({reasons}), "
+            f"{s['duplicates']:,} duplicates removed"
+        )

@@ -1,0 +1,100 @@
+"""One settings object for the whole system, read from the environment (prefix `AISLE_`).
+
+Nothing happens at import: call `get_settings()` where the value is needed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Built-in sources; anything else in a source setting is a path to a file in the canonical schema.
+BUILTIN_SOURCES = ("movielens", "orange_juice", "simulator")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="AISLE_", env_nested_delimiter="__", env_file=".env", extra="ignore"
+    )
+
+    data_dir: Path = Field(
+        default=Path("data"),
+        description="Root of every store Aisle writes locally: sources, raw, curated, quarantine.",
+    )
+    interactions_source: str = Field(
+        default="movielens",
+        description="Where interaction events come from: movielens, simulator, or the path of a "
+        "CSV/parquet file in the canonical interactions schema (a shop's own export).",
+    )
+    sales_source: str = Field(
+        default="orange_juice",
+        description="Where weekly sales come from: orange_juice, simulator, or the path of a "
+        "CSV/parquet file in the canonical sales schema.",
+    )
+    interactions_schedule: str = Field(
+        default="@daily",
+        description="Cron schedule of the ingest_interactions DAG; each run is one data interval.",
+    )
+    sales_schedule: str = Field(
+        default="0 0 * * 4",
+        description="Cron schedule of the ingest_sales DAG (default: weekly from Thursday, the "
+        "day Dominick's weeks start).",
+    )
+    allow_extra_columns: bool = Field(
+        default=False,
+        description="Accept raw files with columns beyond the canonical schema (they are dropped "
+        "and listed in the run summary). Off: such a file is rejected with a clear error.",
+    )
+    simulator: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Overrides of the shop simulator's configuration, e.g. "
+        "AISLE_SIMULATOR__EVENTS=200000 or AISLE_SIMULATOR__DRIFT__TASTE_SHIFT_AT=2024-03-01.",
+    )
+    etl_block_mb: int = Field(
+        default=16, gt=0, description="Megabytes of raw input validated per chunk; bounds memory."
+    )
+
+    @property
+    def etl_block_bytes(self) -> int:
+        return self.etl_block_mb << 20
+
+    @property
+    def sources_dir(self) -> Path:
+        """Prepared copies of the built-in data sets, the replay's timelines."""
+        return self.data_dir / "sources"
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.data_dir / "raw"
+
+    @property
+    def curated_dir(self) -> Path:
+        return self.data_dir / "curated"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.data_dir / "quarantine"
+
+    @property
+    def runs_dir(self) -> Path:
+        """One JSON summary per ETL run."""
+        return self.data_dir / "runs"
+
+    def schedule_for(self, flow: str) -> str:
+        return {"interactions": self.interactions_schedule, "sales": self.sales_schedule}[flow]
+
+    def source_for(self, table: str) -> str:
+        """The configured source of an event table (`interactions` or `sales`)."""
+        if table == "interactions":
+            return self.interactions_source
+        if table == "sales":
+            return self.sales_source
+        raise ValueError(f"no source setting for table {table!r}")
+
+
+def get_settings(**overrides: object) -> Settings:
+    """The current settings: environment first, then keyword overrides (from the CLI)."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,302 @@
+"""ETL for one table of one dataset over one data interval: raw -> curated + quarantine + summary.
+
+    raw/<dataset>/<table>/date=<interval>/*.csv|parquet
+        -> parse + validate (features.reading, features.validation), chunk by chunk
+        -> staged per day, then per day: exact duplicates removed (counted), rows that share an
+           event key but differ elsewhere quarantined as `conflicting_duplicate`
+        -> curated/<dataset>/<table>/date=<day>/part-0.parquet      (one atomic file per day)
+        -> quarantine/<dataset>/<table>/date=<interval>/quarantine.parquet
+        -> runs/<dataset>/<table>/date=<interval>.json             (the summary, written last)
+
+Memory is bounded by the chunk size and the largest single day, not by the file. Outputs depend
+only on the raw partition, so a rerun gives byte-identical files; every day of the interval gets
+a partition, empty if nothing happened, so a rerun also clears what an earlier run wrote there.
+Counts reconcile: rows_in == curated + quarantined + duplicates, or the run fails.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from aisle.schemas import TableSpec, table_spec
+from aisle.settings import Settings
+
+from .reading import RAW_SUFFIXES, RawChunk, RawFile, RawFileError, iter_chunks, open_raw_file
+from .storage import Interval, partition_dir, write_json_atomic, write_parquet_atomic
+from .validation import validate
+
+log = logging.getLogger(__name__)
+
+CURATED_FILE = "part-0.parquet"
+QUARANTINE_FILE = "quarantine.parquet"
+# Staging-only columns: where a row came from, and its input position, so that "the first
+# occurrence" of a duplicate is well defined and a quarantined conflict names its line.
+_ORDER, _FILE, _LINE = "_order", "_source_file", "_line"
+_STAGING_FIELDS = [
+    pa.field(_ORDER, pa.int64()),
+    pa.field(_FILE, pa.string()),
+    pa.field(_LINE, pa.int64()),
+]
+_ARROW_TYPES = {
+    "id": pa.string(),
+    "category": pa.string(),
+    "text": pa.string(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+    "date": pa.date32(),
+    "float": pa.float64(),
+    "int": pa.int64(),
+    "flag": pa.bool_(),
+}
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        ("source_file", pa.string()),
+        ("line", pa.int64()),
+        ("reason", pa.string()),
+        ("reasons", pa.string()),
+        ("raw", pa.string()),
+    ]
+)
+
+
+class NothingLandedError(FileNotFoundError):
+    """The raw partition for the interval holds no file."""
+
+
+@dataclass
+class EtlSummary:
+    dataset: str
+    table: str
+    interval: str
+    raw_files: list[str]
+    rows_in: int = 0
+    curated: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    quarantined_by_reason: dict[str, int] = field(default_factory=dict)
+    dropped_columns: dict[str, list[str]] = field(default_factory=dict)
+    curated_partitions: list[str] = field(default_factory=list)
+    quarantine_file: str = ""
+
+    @property
+    def reconciles(self) -> bool:
+        return self.rows_in == self.curated + self.quarantined + self.duplicates
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self) | {"reconciles": self.reconciles}
+
+
+def curated_schema(spec: TableSpec, extra_columns: list[str] | None = None) -> pa.Schema:
+    fields = [pa.field(c.name, _ARROW_TYPES[c.kind]) for c in spec.columns]
+    fields += [pa.field(name, pa.string()) for name in extra_columns or []]
+    return pa.schema(fields)
+
+
+def run_etl(settings: Settings, dataset: str, table: str, interval: Interval) -> EtlSummary:
+    """Validate the interval's raw partition into curated day partitions; return the summary."""
+    spec = table_spec(table)
+    raw_dir = partition_dir(settings.raw_dir, dataset, table, interval.key)
+    paths = (
+        sorted(p for p in raw_dir.glob("*") if p.suffix in RAW_SUFFIXES) if raw_dir.exists() else []
+    )
+    if not paths:
+        raise NothingLandedError(
+            f"nothing landed in {raw_dir} for {dataset}/{table} {interval}; land it first "
+            f"(`aisle land {table} --start {interval.start.date()} --end {interval.end.date()}`)"
+        )
+    # Every header is checked before anything is written: a bad file fails the run cleanly.
+    raw_files = [open_raw_file(p, spec, settings.allow_extra_columns) for p in paths]
+    extras = sorted({c for f in raw_files for c in f.columns if c not in spec.names})
+    schema = curated_schema(spec, extras if spec.open_columns else None)
+    summary = EtlSummary(dataset, table, str(interval), [str(p) for p in paths])
+    summary.dropped_columns = {
+        str(f.path): list(f.extra_columns) for f in raw_files if f.extra_columns
+    }
+
+    started = time.perf_counter()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".etl-staging-", dir=settings.data_dir))
+    try:
+        stage = _Stage(staging, pa.schema([*schema, *_STAGING_FIELDS]))
+        rejected: list[pd.DataFrame] = []
+        order = 0
+        for raw_file in raw_files:
+            for chunk in iter_chunks(raw_file, settings.etl_block_bytes):
+                summary.rows_in += len(chunk.frame) + len(chunk.rejected)
+                valid, bad = _validate_chunk(chunk, raw_file, spec, interval)
+                valid[_ORDER] = range(order, order + len(valid))
+                order += len(valid)
+                stage.add(valid, spec, interval)
+                rejected.append(bad)
+        stage.close()
+        partition_keys = (
+            [d.isoformat() for d in interval.days()] if spec.time_column else [interval.key]
+        )
+        for key in partition_keys:
+            day_rows, duplicates, conflicts = _deduplicate(stage.read(key), spec)
+            summary.duplicates += duplicates
+            rejected.append(conflicts)
+            final = partition_dir(settings.curated_dir, dataset, table, key) / CURATED_FILE
+            write_parquet_atomic(_to_arrow(day_rows, schema), final)
+            summary.curated += len(day_rows)
+            summary.curated_partitions.append(str(final))
+        quarantine = _quarantine_table(rejected)
+        qfile = (
+            partition_dir(settings.quarantine_dir, dataset, table, interval.key) / QUARANTINE_FILE
+        )
+        write_parquet_atomic(quarantine, qfile)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+    summary.quarantine_file = str(qfile)
+    summary.quarantined = quarantine.num_rows
+    summary.quarantined_by_reason = dict(sorted(Counter(quarantine["reason"].to_pylist()).items()))
+    if not summary.reconciles:
+        raise RuntimeError(
+            f"ETL counts do not reconcile for {dataset}/{table} {interval}: {summary}"
+        )
+    write_json_atomic(summary.to_dict(), summary_path(settings, dataset, table, interval))
+    log.info(
+        "etl %s/%s %s: %d in, %d curated, %d quarantined, %d duplicates in %.1fs",
+        dataset,
+        table,
+        interval,
+        summary.rows_in,
+        summary.curated,
+        summary.quarantined,
+        summary.duplicates,
+        time.perf_counter() - started,
+    )
+    return summary
+
+
+def summary_path(settings: Settings, dataset: str, table: str, interval: Interval) -> Path:
+    return settings.runs_dir / dataset / table / f"date={interval.key}.json"
+
+
+def _validate_chunk(
+    chunk: RawChunk, raw_file: RawFile, spec: TableSpec, interval: Interval
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    valid, bad = validate(chunk.frame, spec, interval)
+    valid[_FILE] = str(raw_file.path)
+    valid[_LINE] = chunk.lines[valid.index.to_numpy()]
+    bad_frame = pd.DataFrame(
+        {
+            "source_file": str(raw_file.path),
+            "line": chunk.lines[bad.index.to_numpy()] if len(bad) else [],
+            "reason": bad["reason"].to_numpy(),
+            "reasons": bad["reasons"].to_numpy(),
+            "raw": chunk.frame.loc[bad.index].to_json(orient="records", lines=True).splitlines()
+            if len(bad)
+            else [],
+        }
+    )
+    unreadable = pd.DataFrame(
+        [
+            {
+                "source_file": str(raw_file.path),
+                "line": r["line"],
+                "reason": r["reason"],
+                "reasons": f"{r['reason']}: {r['detail']}",
+                "raw": r["raw"],
+            }
+            for r in chunk.rejected
+        ],
+        columns=bad_frame.columns,
+    )
+    return valid.reset_index(drop=True), pd.concat([bad_frame, unreadable], ignore_index=True)
+
+
+class _Stage:
+    """Valid rows spilled to one parquet file per partition, so memory stays one chunk deep."""
+
+    def __init__(self, root: Path, schema: pa.Schema) -> None:
+        self.root, self.schema = root, schema
+        self.writers: dict[str, pq.ParquetWriter] = {}
+
+    def add(self, rows: pd.DataFrame, spec: TableSpec, interval: Interval) -> None:
+        if rows.empty:
+            return
+        if spec.time_column:
+            keys = pd.to_datetime(rows[spec.time_column]).dt.strftime("%Y-%m-%d")
+        else:
+            keys = pd.Series(interval.key, index=rows.index)
+        for key, part in rows.groupby(keys.to_numpy(), sort=True):
+            writer = self.writers.get(key)
+            if writer is None:
+                writer = pq.ParquetWriter(self.root / f"{key}.parquet", self.schema)
+                self.writers[key] = writer
+            writer.write_table(_to_arrow(part, self.schema))
+
+    def close(self) -> None:
+        for writer in self.writers.values():
+            writer.close()
+
+    def read(self, key: str) -> pd.DataFrame:
+        path = self.root / f"{key}.parquet"
+        table = pq.read_table(path) if path.exists() else self.schema.empty_table()
+        return table.to_pandas().sort_values(_ORDER, kind="stable")
+
+
+def _deduplicate(rows: pd.DataFrame, spec: TableSpec) -> tuple[pd.DataFrame, int, pd.DataFrame]:
+    """Drop exact repeats (keep the first); quarantine later rows that reuse an event key."""
+    content = [c for c in rows.columns if c not in (_ORDER, _FILE, _LINE)]
+    exact = rows.duplicated(subset=content, keep="first")
+    unique = rows[~exact]
+    conflict = unique.duplicated(subset=list(spec.key), keep="first")
+    conflicts = pd.DataFrame(
+        {
+            "source_file": unique.loc[conflict, _FILE],
+            "line": unique.loc[conflict, _LINE],
+            "reason": "conflicting_duplicate",
+            "reasons": "conflicting_duplicate: same "
+            + ", ".join(spec.key)
+            + " as an earlier row, other values differ",
+            "raw": unique.loc[conflict, content]
+            .to_json(orient="records", lines=True, date_format="iso")
+            .splitlines()
+            if conflict.any()
+            else [],
+        }
+    )
+    kept = unique[~conflict]
+    sort_by = ([spec.time_column] if spec.time_column else []) + list(spec.key)
+    kept = kept.sort_values(sort_by, kind="stable").drop(columns=[_ORDER, _FILE, _LINE])
+    return kept.reset_index(drop=True), int(exact.sum()), conflicts.reset_index(drop=True)
+
+
+def _to_arrow(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
+    columns = {}
+    for f in schema:
+        if f.name in frame:
+            values = frame[f.name]
+            if pa.types.is_date32(f.type):
+                values = pd.to_datetime(values).dt.date
+            columns[f.name] = pa.array(values, type=f.type, from_pandas=True)
+        else:
+            columns[f.name] = pa.nulls(len(frame), type=f.type)
+    return pa.table(columns, schema=schema)
+
+
+def _quarantine_table(parts: list[pd.DataFrame]) -> pa.Table:
+    frames = [p for p in parts if len(p)]
+    if not frames:
+        return QUARANTINE_SCHEMA.empty_table()
+    merged = pd.concat(frames, ignore_index=True)
+    merged["line"] = merged["line"].astype("Int64")
+    merged = merged.sort_values(
+        ["source_file", "line", "reason"], kind="stable", na_position="last"
+    )
+    return pa.Table.from_pandas(merged, schema=QUARANTINE_SCHEMA, preserve_index=False)
+
+
+__all__ = ["EtlSummary", "NothingLandedError", "RawFileError", "curated_schema", "run_etl"]

@@ -1,0 +1,111 @@
+"""Where each zone keeps its partitions, and writes that are atomic.
+
+Layout under the data folder (`dataset` is the source's name: movielens, orange_juice, simulator
+or the stem of a shop's file):
+
+    raw/<dataset>/<table>/date=<interval start>/<file>          as landed, untouched
+    curated/<dataset>/<table>/date=<day>/part-0.parquet          validated, deduplicated, typed
+    quarantine/<dataset>/<table>/date=<interval start>/quarantine.parquet   rejected rows + reason
+    runs/<dataset>/<table>/date=<interval start>.json            the run summary
+
+A curated partition is one file, replaced with `os.replace`: a reader (or a crash) sees the old
+partition or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A data interval [start, end), in UTC, as Airflow hands it to a task."""
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        for name in ("start", "end"):
+            value = getattr(self, name)
+            if value.tzinfo is None:
+                object.__setattr__(self, name, value.replace(tzinfo=UTC))
+        if self.end <= self.start:
+            raise ValueError(f"empty data interval: end {self.end} is not after start {self.start}")
+
+    @classmethod
+    def parse(cls, start: str | date | datetime, end: str | date | datetime) -> Interval:
+        return cls(_as_datetime(start), _as_datetime(end))
+
+    @property
+    def key(self) -> str:
+        """The partition key of the interval: its first day."""
+        return self.start.date().isoformat()
+
+    def days(self) -> list[date]:
+        """Every calendar day the interval touches."""
+        first, last = self.start.date(), (self.end - timedelta(microseconds=1)).date()
+        return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+    def __str__(self) -> str:
+        return f"[{self.start.isoformat()}, {self.end.isoformat()})"
+
+
+def _as_datetime(value: str | date | datetime) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    return datetime.fromisoformat(value)
+
+
+def partition_dir(zone_dir: Path, dataset: str, table: str, day: date | str) -> Path:
+    key = day if isinstance(day, str) else day.isoformat()
+    return zone_dir / dataset / table / f"date={key}"
+
+
+def list_partitions(zone_dir: Path, dataset: str, table: str) -> list[Path]:
+    root = zone_dir / dataset / table
+    return sorted(p for p in root.glob("date=*") if p.is_dir()) if root.exists() else []
+
+
+@contextmanager
+def atomic_path(final: Path) -> Iterator[Path]:
+    """Yield a temporary path beside `final`; rename it over `final` only if the block succeeds."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_parquet_atomic(table: pa.Table, final: Path) -> Path:
+    """Write a parquet file deterministically (same table, same bytes) and atomically."""
+    with atomic_path(final) as tmp:
+        pq.write_table(table, tmp, compression="zstd", write_statistics=True, store_schema=True)
+    return final
+
+
+def write_json_atomic(payload: dict[str, Any], final: Path) -> Path:
+    with atomic_path(final) as tmp:
+        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+    return final
+
+
+def write_with(final: Path, writer: Callable[[Path], None]) -> Path:
+    """Run `writer(tmp)` and move the result to `final` atomically."""
+    with atomic_path(final) as tmp:
+        writer(tmp)
+    return final
