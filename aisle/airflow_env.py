@@ -21,14 +21,19 @@ def airflow_home(settings: Settings) -> Path:
 
 
 def configure(settings: Settings) -> dict[str, str]:
-    """Export AIRFLOW_HOME, AIRFLOW_CONFIG and AISLE_PROJECT_DIR; return them."""
+    """Export Airflow's home and config, the project's folder and the settings; return them.
+
+    DAG files and tasks read their settings from the environment, so exporting them here makes
+    a DAG parsed or run in this process (or its children) see exactly `settings`.
+    """
     home = airflow_home(settings)
     home.mkdir(parents=True, exist_ok=True)
     values = {
+        **settings.to_env(),
+        "AISLE_DATA_DIR": str(settings.data_dir.resolve()),
         "AIRFLOW_HOME": str(home),
         "AIRFLOW_CONFIG": os.environ.get("AIRFLOW_CONFIG") or str(PROJECT_DIR / "airflow.cfg"),
         "AISLE_PROJECT_DIR": os.environ.get("AISLE_PROJECT_DIR") or str(PROJECT_DIR),
-        "AISLE_DATA_DIR": str(settings.data_dir.resolve()),
     }
     os.environ.update(values)
     # Airflow spawns `airflow` subprocesses; they must come from this environment.

@@ -76,13 +76,17 @@ def intervals(schedule: str, first: datetime, last: datetime) -> list[Interval]:
 
 
 def plan(
-    settings: Settings, flow: str, start: datetime | None = None, end: datetime | None = None
+    settings: Settings,
+    flow: str,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    schedule: str | None = None,
 ) -> list[Interval]:
     """The data intervals a replay of `flow` runs, clipped to [start, end)."""
     first, last = timeline(settings, flow)
     first = max(first, _utc(start)) if start else first
     last = min(last, _utc(end) - timedelta(microseconds=1)) if end else last
-    return intervals(settings.schedule_for(flow), first, last)
+    return intervals(schedule or settings.schedule_for(flow), first, last)
 
 
 @contextmanager
@@ -119,9 +123,10 @@ def replay(
     on_run: Callable[[ReplayRun], None] | None = None,
 ) -> list[ReplayRun]:
     """Run the `ingest_<flow>` DAG once per interval of the flow's schedule in [start, end)."""
-    planned = plan(settings, flow, start, end)
-    airflow_env.migrate_db(settings)
+    airflow_env.migrate_db(settings)  # also exports `settings` for the DAG and its tasks
     dag = load_dag(f"ingest_{flow}")
+    # The DAG's own timetable decides the intervals: a run is only ever one of its intervals.
+    planned = plan(settings, flow, start, end, schedule=dag.timetable.summary)
     runs = []
     for interval in planned:
         # dag.test infers the data interval that ends at the logical date it is given.

@@ -5,6 +5,7 @@ Nothing happens at import: call `get_settings()` where the value is needed.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,15 @@ class Settings(BaseSettings):
         if table == "sales":
             return self.sales_source
         raise ValueError(f"no source setting for table {table!r}")
+
+
+    def to_env(self) -> dict[str, str]:
+        """These settings as AISLE_* variables, for processes that must see the same values."""
+        env = {}
+        for name, value in self.model_dump(mode="json").items():
+            key = f"AISLE_{name.upper()}"
+            env[key] = json.dumps(value) if isinstance(value, dict | list) else str(value)
+        return env
 
 
 def get_settings(**overrides: object) -> Settings:

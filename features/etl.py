@@ -24,6 +24,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -227,10 +228,15 @@ class _Stage:
         if rows.empty:
             return
         if spec.time_column:
-            keys = pd.to_datetime(rows[spec.time_column]).dt.strftime("%Y-%m-%d")
+            # UTC instants (or naive dates) to calendar days; much faster than strftime per row.
+            moments = pd.to_datetime(rows[spec.time_column])
+            if moments.dt.tz is not None:
+                moments = moments.dt.tz_convert(None)
+            days = moments.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
         else:
-            keys = pd.Series(interval.key, index=rows.index)
-        for key, part in rows.groupby(keys.to_numpy(), sort=True):
+            days = np.full(len(rows), np.datetime64(interval.key, "D"))
+        for day, part in rows.groupby(days, sort=True):
+            key = str(np.datetime64(day, "D"))
             writer = self.writers.get(key)
             if writer is None:
                 writer = pq.ParquetWriter(self.root / f"{key}.parquet", self.schema)

@@ -128,7 +128,10 @@ def _iter_csv(raw: RawFile, block_bytes: int) -> Iterator[RawChunk]:
         raw.path,
         # One thread keeps line numbers exact in the invalid-row handler.
         read_options=pacsv.ReadOptions(use_threads=False, block_size=block_bytes),
-        parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid_row),
+        # A blank line is kept (and quarantined as malformed) so line numbers stay exact.
+        parse_options=pacsv.ParseOptions(
+            invalid_row_handler=on_invalid_row, ignore_empty_lines=False
+        ),
         convert_options=pacsv.ConvertOptions(
             column_types={c: pa.binary() for c in raw.columns},
             include_columns=[c for c in raw.columns if c not in raw.extra_columns],

@@ -57,14 +57,20 @@ def parse_column(raw: pd.Series, kind: str) -> tuple[pd.Series, pd.Series]:
 
 def _parse_timestamps(text: pd.Series, present: pd.Series) -> tuple[pd.Series, pd.Series]:
     stripped = text.str.strip()
-    is_epoch = stripped.str.fullmatch(r"-?\d{1,12}").fillna(False).astype(bool)
+    is_epoch = stripped.str.fullmatch(r"-?\d{1,12}").astype("boolean").fillna(False).astype(bool)
+    # pandas' ISO 8601 parser applies an earlier row's UTC offset to later rows that have none,
+    # so rows with and without an offset are parsed apart.
+    has_offset = stripped.str.contains(r"(?:Z|[+-]\d{2}:?\d{2})$", regex=True)
+    has_offset = has_offset.astype("boolean").fillna(False).astype(bool)
     values = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns, UTC]")
     if is_epoch.any():
         seconds = pd.to_numeric(stripped[is_epoch])
         values[is_epoch] = pd.to_datetime(seconds, unit="s", utc=True)
-    iso = present & ~is_epoch
-    if iso.any():
-        values[iso] = pd.to_datetime(stripped[iso], utc=True, format="ISO8601", errors="coerce")
+    for group in (present & ~is_epoch & has_offset, present & ~is_epoch & ~has_offset):
+        if group.any():
+            values[group] = pd.to_datetime(
+                stripped[group], utc=True, format="ISO8601", errors="coerce"
+            )
     return values, present & values.isna()
 
 
@@ -115,7 +121,9 @@ def _naive(ts: pd.Timestamp, spec: TableSpec) -> pd.Timestamp:
 
 def reason_order(spec: TableSpec) -> list[str]:
     """Which reason names a row that breaks several rules: parsing first, then the rules."""
-    parse = [f"missing_{c}" for c in spec.required] + [f"bad_{c}" for c in spec.names]
+    parse = (
+        ["empty_row"] + [f"missing_{c}" for c in spec.required] + [f"bad_{c}" for c in spec.names]
+    )
     rules = [
         "unknown_event_type",
         "timestamp_before_1990",
@@ -145,6 +153,8 @@ def validate(
     def fail(mask: pd.Series, reason: str) -> None:
         if mask.any():
             failures.append(pd.DataFrame({"reason": reason}, index=raw.index[mask.to_numpy()]))
+
+    fail(raw.isna().all(axis=1), "empty_row")  # a blank line, or only separators
 
     for column in spec.columns:
         if column.name not in raw:

@@ -1,0 +1,1 @@
+"""Online scoring: BentoML services and the blue-green cluster (slots, gateway, promotion)."""

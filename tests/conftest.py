@@ -1,0 +1,66 @@
+"""Shared fixtures. Airflow reads its configuration at import, so its environment (a private
+AIRFLOW_HOME for this test session) is set here, before any test module imports it."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="aisle-tests-"))
+os.environ["AISLE_DATA_DIR"] = str(_SESSION_DIR / "data")
+os.environ["AIRFLOW_HOME"] = str(_SESSION_DIR / "airflow")
+for _name in [n for n in os.environ if n.startswith("AISLE_") and n != "AISLE_DATA_DIR"]:
+    del os.environ[_name]  # a developer's own settings must not leak into the tests
+
+from aisle import airflow_env  # noqa: E402
+from aisle.settings import Settings, get_settings  # noqa: E402
+from features.storage import Interval, partition_dir  # noqa: E402
+
+airflow_env.configure(get_settings())
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings whose data folder is private to the test."""
+    return get_settings(data_dir=tmp_path / "data")
+
+
+@pytest.fixture(scope="session")
+def prepared_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """A data folder with the built-in sources prepared once for the session."""
+    from features.sources.prepare import prepare
+
+    settings = get_settings(
+        data_dir=tmp_path_factory.mktemp("prepared") / "data",
+        simulator={"events": 20_000, "users": 500, "items": 200, "days": 28},
+    )
+    for name in ("movielens", "orange_juice", "simulator"):
+        prepare(settings, name)
+    return settings
+
+
+DAY = Interval.parse("2024-03-01", "2024-03-02")
+
+
+@pytest.fixture
+def land_raw(settings: Settings) -> Callable[..., Path]:
+    """Put a raw file into the landing zone as a shop's export would arrive."""
+
+    def put(
+        content: bytes | str,
+        table: str = "interactions",
+        name: str | None = None,
+        interval: Interval = DAY,
+        dataset: str = "shop",
+    ) -> Path:
+        folder = partition_dir(settings.raw_dir, dataset, table, interval.key)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / (name or f"{table}.csv")
+        path.write_bytes(content.encode() if isinstance(content, str) else content)
+        return path
+
+    return put

@@ -1,0 +1,1 @@
+"""Model training: `recommender/` and `pricing/` (model, train, evaluate), registry and gates."""
