@@ -95,7 +95,6 @@ class Settings(BaseSettings):
             return self.sales_source
         raise ValueError(f"no source setting for table {table!r}")
 
-
     def to_env(self) -> dict[str, str]:
         """These settings as AISLE_* variables, for processes that must see the same values."""
         env = {}

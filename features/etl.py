@@ -138,7 +138,6 @@ def run_etl(settings: Settings, dataset: str, table: str, interval: Interval) ->
                 order += len(valid)
                 stage.add(valid, spec, interval)
                 rejected.append(bad)
-        stage.close()
         partition_keys = (
             [d.isoformat() for d in interval.days()] if spec.time_column else [interval.key]
         )
@@ -218,11 +217,15 @@ def _validate_chunk(
 
 
 class _Stage:
-    """Valid rows spilled to one parquet file per partition, so memory stays one chunk deep."""
+    """Valid rows spilled to parquet, one small file per chunk and day, each closed at once.
+
+    Memory stays one chunk deep however many days the input spans (an open writer per day
+    would hold its buffers until the end: ~0.5 MB a day, 1.7 GB for five years of history).
+    """
 
     def __init__(self, root: Path, schema: pa.Schema) -> None:
         self.root, self.schema = root, schema
-        self.writers: dict[str, pq.ParquetWriter] = {}
+        self.chunks = 0
 
     def add(self, rows: pd.DataFrame, spec: TableSpec, interval: Interval) -> None:
         if rows.empty:
@@ -235,21 +238,17 @@ class _Stage:
             days = moments.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
         else:
             days = np.full(len(rows), np.datetime64(interval.key, "D"))
+        self.chunks += 1
         for day, part in rows.groupby(days, sort=True):
-            key = str(np.datetime64(day, "D"))
-            writer = self.writers.get(key)
-            if writer is None:
-                writer = pq.ParquetWriter(self.root / f"{key}.parquet", self.schema)
-                self.writers[key] = writer
-            writer.write_table(_to_arrow(part, self.schema))
-
-    def close(self) -> None:
-        for writer in self.writers.values():
-            writer.close()
+            folder = self.root / str(np.datetime64(day, "D"))
+            folder.mkdir(exist_ok=True)
+            pq.write_table(_to_arrow(part, self.schema), folder / f"{self.chunks:08d}.parquet")
 
     def read(self, key: str) -> pd.DataFrame:
-        path = self.root / f"{key}.parquet"
-        table = pq.read_table(path) if path.exists() else self.schema.empty_table()
+        folder = self.root / key
+        parts = sorted(folder.glob("*.parquet")) if folder.exists() else []
+        tables = [pq.read_table(p, schema=self.schema) for p in parts]
+        table = pa.concat_tables(tables) if tables else self.schema.empty_table()
         return table.to_pandas().sort_values(_ORDER, kind="stable")
 
 

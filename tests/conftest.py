@@ -23,6 +23,15 @@ from features.storage import Interval, partition_dir  # noqa: E402
 airflow_env.configure(get_settings())
 
 
+@pytest.fixture(autouse=True)
+def _restore_environment():
+    """Code under test exports settings for Airflow (os.environ); no test sees another's."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """Settings whose data folder is private to the test."""
@@ -64,3 +73,12 @@ def land_raw(settings: Settings) -> Callable[..., Path]:
         return path
 
     return put
+
+
+@pytest.fixture
+def prepared_copy(prepared_settings: Settings, tmp_path: Path) -> Settings:
+    """Empty zones of its own, over the session's prepared sources (linked, not copied)."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "sources").symlink_to(prepared_settings.sources_dir.resolve())
+    return prepared_settings.model_copy(update={"data_dir": data_dir})

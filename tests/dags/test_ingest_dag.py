@@ -66,10 +66,10 @@ def test_data_interval_spans_the_schedule_period(dagbag):
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_airflow_dags_test_runs_the_ingest_for_real(prepared_settings):
+def test_airflow_dags_test_runs_the_ingest_for_real(prepared_copy):
     """`airflow dags test` (a real DAG run, its own process) lands and curates one day."""
-    env = {**os.environ, "AISLE_DATA_DIR": str(prepared_settings.data_dir)}
-    airflow_env.migrate_db(prepared_settings)
+    env = {**os.environ, "AISLE_DATA_DIR": str(prepared_copy.data_dir)}
+    airflow_env.migrate_db(prepared_copy)
     airflow = str(Path(sys.executable).parent / "airflow")
     # The run whose data interval is 1997-10-01 (a manual run covers the period before its date).
     result = subprocess.run(
@@ -84,10 +84,10 @@ def test_airflow_dags_test_runs_the_ingest_for_real(prepared_settings):
 
     interval = Interval.parse("1997-10-01", "1997-10-02")
     summary = json.loads(
-        summary_path(prepared_settings, "movielens", "interactions", interval).read_text()
+        summary_path(prepared_copy, "movielens", "interactions", interval).read_text()
     )
     assert summary["reconciles"] and summary["curated"] > 0
     day = pd.read_parquet(summary["curated_partitions"][0])
     assert len(day) == summary["curated"]
-    items = summary_path(prepared_settings, "movielens", "items", interval)
+    items = summary_path(prepared_copy, "movielens", "items", interval)
     assert json.loads(items.read_text())["curated"] == 1682

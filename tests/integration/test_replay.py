@@ -37,8 +37,8 @@ def test_intervals_cover_the_timeline_without_gaps(schedule, first, last, expect
         ("sales", "0 0 * * 4", "orange_juice", 106_139),
     ],
 )
-def test_full_replay_through_airflow_reconciles(prepared_settings, flow, schedule, dataset, rows):
-    settings = prepared_settings.model_copy(update={f"{flow}_schedule": schedule})
+def test_full_replay_through_airflow_reconciles(prepared_copy, flow, schedule, dataset, rows):
+    settings = prepared_copy.model_copy(update={f"{flow}_schedule": schedule})
     runs = replay.replay(settings, flow)
 
     assert all(run.state == "success" for run in runs)
