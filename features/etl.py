@@ -17,6 +17,7 @@ Counts reconcile: rows_in == curated + quarantined + duplicates, or the run fail
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -105,14 +106,15 @@ def curated_schema(spec: TableSpec, extra_columns: list[str] | None = None) -> p
 def run_etl(settings: Settings, dataset: str, table: str, interval: Interval) -> EtlSummary:
     """Validate the interval's raw partition into curated day partitions; return the summary."""
     spec = table_spec(table)
-    raw_dir = partition_dir(settings.raw_dir, dataset, table, interval.key)
+    key = interval.partition_key(snapshot=spec.time_column is None)
+    raw_dir = partition_dir(settings.raw_dir, dataset, table, key)
     paths = (
         sorted(p for p in raw_dir.glob("*") if p.suffix in RAW_SUFFIXES) if raw_dir.exists() else []
     )
     if not paths:
         raise NothingLandedError(
             f"nothing landed in {raw_dir} for {dataset}/{table} {interval}; land it first "
-            f"(`aisle land {table} --start {interval.start.date()} --end {interval.end.date()}`)"
+            f"(`aisle etl` lands and validates; the ingest DAG's land task lands)"
         )
     # Every header is checked before anything is written: a bad file fails the run cleanly.
     raw_files = [open_raw_file(p, spec, settings.allow_extra_columns) for p in paths]
@@ -127,43 +129,41 @@ def run_etl(settings: Settings, dataset: str, table: str, interval: Interval) ->
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".etl-staging-", dir=settings.data_dir))
     try:
-        stage = _Stage(staging, pa.schema([*schema, *_STAGING_FIELDS]))
-        rejected: list[pd.DataFrame] = []
+        stage = _Stage(staging / "rows", pa.schema([*schema, *_STAGING_FIELDS]))
+        quarantine = _Quarantine(staging / QUARANTINE_FILE)
         order = 0
         for raw_file in raw_files:
-            for chunk in iter_chunks(raw_file, settings.etl_block_bytes):
+            for chunk in iter_chunks(raw_file, spec, settings.etl_block_bytes):
                 summary.rows_in += len(chunk.frame) + len(chunk.rejected)
                 valid, bad = _validate_chunk(chunk, raw_file, spec, interval)
                 valid[_ORDER] = range(order, order + len(valid))
                 order += len(valid)
-                stage.add(valid, spec, interval)
-                rejected.append(bad)
-        partition_keys = (
-            [d.isoformat() for d in interval.days()] if spec.time_column else [interval.key]
-        )
-        for key in partition_keys:
-            day_rows, duplicates, conflicts = _deduplicate(stage.read(key), spec)
+                stage.add(valid, spec, key)
+                quarantine.add(bad)
+        # Everything is written under staging/ first; it is published only once it reconciles.
+        ready: list[tuple[Path, Path]] = []
+        for day in [d.isoformat() for d in interval.days()] if spec.time_column else [key]:
+            day_rows, duplicates, conflicts = _deduplicate(stage.read(day), spec)
             summary.duplicates += duplicates
-            rejected.append(conflicts)
-            final = partition_dir(settings.curated_dir, dataset, table, key) / CURATED_FILE
-            write_parquet_atomic(_to_arrow(day_rows, schema), final)
             summary.curated += len(day_rows)
+            quarantine.add(conflicts)
+            final = partition_dir(settings.curated_dir, dataset, table, day) / CURATED_FILE
+            staged = write_parquet_atomic(_to_arrow(day_rows, schema), staging / f"{day}.parquet")
+            ready.append((staged, final))
             summary.curated_partitions.append(str(final))
-        quarantine = _quarantine_table(rejected)
-        qfile = (
-            partition_dir(settings.quarantine_dir, dataset, table, interval.key) / QUARANTINE_FILE
-        )
-        write_parquet_atomic(quarantine, qfile)
+        qfile = partition_dir(settings.quarantine_dir, dataset, table, key) / QUARANTINE_FILE
+        ready.append((quarantine.close(), qfile))
+        summary.quarantine_file = str(qfile)
+        summary.quarantined = quarantine.rows
+        summary.quarantined_by_reason = dict(sorted(quarantine.reasons.items()))
+        if not summary.reconciles:
+            raise RuntimeError(f"ETL counts do not reconcile for {dataset}/{table} {interval}")
+        for staged, final in ready:  # each rename is atomic: a reader sees old or new, whole
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staged, final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-
-    summary.quarantine_file = str(qfile)
-    summary.quarantined = quarantine.num_rows
-    summary.quarantined_by_reason = dict(sorted(Counter(quarantine["reason"].to_pylist()).items()))
-    if not summary.reconciles:
-        raise RuntimeError(
-            f"ETL counts do not reconcile for {dataset}/{table} {interval}: {summary}"
-        )
+    # Written last: a summary always describes a complete, published run.
     write_json_atomic(summary.to_dict(), summary_path(settings, dataset, table, interval))
     log.info(
         "etl %s/%s %s: %d in, %d curated, %d quarantined, %d duplicates in %.1fs",
@@ -180,7 +180,8 @@ def run_etl(settings: Settings, dataset: str, table: str, interval: Interval) ->
 
 
 def summary_path(settings: Settings, dataset: str, table: str, interval: Interval) -> Path:
-    return settings.runs_dir / dataset / table / f"date={interval.key}.json"
+    key = interval.partition_key(snapshot=table_spec(table).time_column is None)
+    return settings.runs_dir / dataset / table / f"date={key}.json"
 
 
 def _validate_chunk(
@@ -225,9 +226,10 @@ class _Stage:
 
     def __init__(self, root: Path, schema: pa.Schema) -> None:
         self.root, self.schema = root, schema
+        self.root.mkdir(parents=True, exist_ok=True)
         self.chunks = 0
 
-    def add(self, rows: pd.DataFrame, spec: TableSpec, interval: Interval) -> None:
+    def add(self, rows: pd.DataFrame, spec: TableSpec, snapshot_key: str) -> None:
         if rows.empty:
             return
         if spec.time_column:
@@ -237,7 +239,7 @@ class _Stage:
                 moments = moments.dt.tz_convert(None)
             days = moments.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
         else:
-            days = np.full(len(rows), np.datetime64(interval.key, "D"))
+            days = np.full(len(rows), np.datetime64(snapshot_key, "D"))
         self.chunks += 1
         for day, part in rows.groupby(days, sort=True):
             folder = self.root / str(np.datetime64(day, "D"))
@@ -292,16 +294,29 @@ def _to_arrow(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
     return pa.table(columns, schema=schema)
 
 
-def _quarantine_table(parts: list[pd.DataFrame]) -> pa.Table:
-    frames = [p for p in parts if len(p)]
-    if not frames:
-        return QUARANTINE_SCHEMA.empty_table()
-    merged = pd.concat(frames, ignore_index=True)
-    merged["line"] = merged["line"].astype("Int64")
-    merged = merged.sort_values(
-        ["source_file", "line", "reason"], kind="stable", na_position="last"
-    )
-    return pa.Table.from_pandas(merged, schema=QUARANTINE_SCHEMA, preserve_index=False)
+class _Quarantine:
+    """Rejected rows streamed to one parquet file as they are found, counted by reason."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.writer = pq.ParquetWriter(path, QUARANTINE_SCHEMA, compression="zstd")
+        self.rows = 0
+        self.reasons: Counter[str] = Counter()
+
+    def add(self, rejected: pd.DataFrame) -> None:
+        if rejected.empty:
+            return
+        rejected = rejected.astype({"line": "Int64"})
+        rejected = rejected.sort_values(["source_file", "line", "reason"], kind="stable")
+        self.writer.write_table(
+            pa.Table.from_pandas(rejected, schema=QUARANTINE_SCHEMA, preserve_index=False)
+        )
+        self.rows += len(rejected)
+        self.reasons.update(rejected["reason"].tolist())
+
+    def close(self) -> Path:
+        self.writer.close()
+        return self.path
 
 
 __all__ = ["EtlSummary", "NothingLandedError", "RawFileError", "curated_schema", "run_etl"]

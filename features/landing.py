@@ -2,7 +2,8 @@
 
 A replay source writes the rows of its prepared timeline that fall inside the interval as CSV
 (attribute tables: the snapshot as known at the interval's end). A shop's file is copied as it
-is. Either way the partition is replaced atomically, so landing the same interval twice gives
+is: the interval's own file where the source names one per interval (`{start:%Y-%m-%d}`).
+Either way the partition is replaced atomically, so landing the same interval twice gives
 the same bytes.
 """
 
@@ -45,11 +46,15 @@ def land(
         source = settings.source_for(table)
     if isinstance(source, str):
         source = resolve(source)
-    target_dir = partition_dir(settings.raw_dir, source.dataset, table, interval.key)
+    snapshot = table_spec(table).time_column is None
+    target_dir = partition_dir(
+        settings.raw_dir, source.dataset, table, interval.partition_key(snapshot)
+    )
     if source.file is not None:
-        final = target_dir / f"{table}{source.file.suffix}"
+        export = source.file_for(interval.start, interval.end)
+        final = target_dir / f"{table}{export.suffix}"
         _clear_other_files(target_dir, keep=final.name)
-        write_with(final, lambda tmp: shutil.copyfile(source.file, tmp))
+        write_with(final, lambda tmp: shutil.copyfile(export, tmp))
         return Landed(source.dataset, table, final, None)
 
     rows = _replay_rows(settings, source.dataset, table, interval)

@@ -1,9 +1,10 @@
 """Stream a raw file as chunks of untyped strings, without losing a single line.
 
-CSV is parsed by pyarrow's streaming reader with every column read as bytes: a line with the wrong
-number of fields and a field that is not UTF-8 become *rejected lines* with their reason and line
-number, never an exception that kills the run or a row that disappears. Parquet files are read in
-row batches and rendered to the same string form, so one validator serves both.
+CSV is cut into blocks of whole lines and each block parsed by pyarrow with every column read as
+bytes: a line with the wrong number of fields, unbalanced quotes or bytes that are not UTF-8
+becomes a *rejected line* with its reason and line number, never an exception that kills the run
+or a row that disappears. Parquet files are read in row batches and rendered to the same text a
+CSV export would hold, so one validator serves both.
 
 A file that cannot be read at all (missing, empty, no usable header, required columns absent)
 raises `RawFileError` naming the file and the problem, before anything is written.
@@ -11,6 +12,7 @@ raises `RawFileError` naming the file and the problem, before anything is writte
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -89,7 +91,10 @@ def _csv_header(path: Path) -> list[str]:
         header = first.decode("utf-8").lstrip("\ufeff").rstrip("\r\n")
     except UnicodeDecodeError as exc:
         raise RawFileError(path, f"the header line is not valid UTF-8 ({exc.reason})") from None
-    columns = [c.strip().strip('"') for c in header.split(",")]
+    try:
+        columns = [c.strip() for c in next(csv.reader([header], strict=True), [])]
+    except csv.Error as exc:
+        raise RawFileError(path, f"the header line is not valid CSV ({exc})") from None
     if not any(columns):
         raise RawFileError(path, "the first line is blank; expected a header line")
     return columns
@@ -102,70 +107,124 @@ def _parquet_columns(path: Path) -> list[str]:
         raise RawFileError(path, f"not a readable parquet file ({exc})") from None
 
 
-def iter_chunks(raw: RawFile, block_bytes: int) -> Iterator[RawChunk]:
+def iter_chunks(raw: RawFile, spec: TableSpec, block_bytes: int) -> Iterator[RawChunk]:
     """Yield the file's rows in chunks of roughly `block_bytes` of input."""
     if raw.path.suffix == ".parquet":
-        yield from _iter_parquet(raw, max(1, block_bytes // 64))
+        yield from _iter_parquet(raw, spec, max(1, block_bytes // 64))
     else:
         yield from _iter_csv(raw, block_bytes)
 
 
 def _iter_csv(raw: RawFile, block_bytes: int) -> Iterator[RawChunk]:
-    malformed: list[dict[str, object]] = []
+    """Cut the file into blocks of whole lines ourselves and parse each block on its own.
+
+    pyarrow's streaming reader reads ahead without bound when parsing is slower than the disk
+    (the whole file, in practice), so memory would grow with the file; blocks cut here keep it
+    at one block. One record per line is the format (quoted commas are fine, quoted newlines
+    are not), so a block's lines are its records and line numbers are exact.
+    """
+    kept = [c for c in raw.columns if c not in raw.extra_columns]
+    with raw.path.open("rb") as handle:
+        handle.readline()  # the header, already checked
+        first_line, carry = 2, b""
+        while True:
+            data = handle.read(block_bytes)
+            block = carry + data
+            if not block:
+                break
+            if data:
+                cut = block.rfind(b"\n")
+                if cut < 0:  # a line longer than a block: read on
+                    carry = block
+                    continue
+                block, carry = block[: cut + 1], block[cut + 1 :]
+            else:
+                carry = b""  # the last line has no newline
+            yield _parse_block(raw, kept, block, first_line)
+            first_line += block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
+
+
+def _parse_block(raw: RawFile, kept: list[str], block: bytes, first_line: int) -> RawChunk:
+    malformed: list[pacsv.InvalidRow] = []
 
     def on_invalid_row(row: pacsv.InvalidRow) -> str:
-        malformed.append(
-            {
-                "line": row.number,
-                "reason": "malformed_line",
-                "detail": f"expected {row.expected_columns} fields, found {row.actual_columns}",
-                "raw": row.text,
-            }
-        )
+        malformed.append(row)
         return "skip"
 
-    reader = pacsv.open_csv(
-        raw.path,
-        # One thread keeps line numbers exact in the invalid-row handler.
-        read_options=pacsv.ReadOptions(use_threads=False, block_size=block_bytes),
-        # A blank line is kept (and quarantined as malformed) so line numbers stay exact.
-        parse_options=pacsv.ParseOptions(
-            invalid_row_handler=on_invalid_row, ignore_empty_lines=False
-        ),
-        convert_options=pacsv.ConvertOptions(
-            column_types={c: pa.binary() for c in raw.columns},
-            include_columns=[c for c in raw.columns if c not in raw.extra_columns],
-        ),
-    )
-    parsed = 0  # rows handed out so far, to turn row order into line numbers
-    reported = 0  # malformed lines already attached to a chunk
-    known_bad: list[int] = []
-    while True:
-        try:
-            batch = reader.read_next_batch()
-        except StopIteration:
-            break
-        except pa.ArrowInvalid as exc:  # e.g. an unterminated quote: nothing after it is readable
-            raise RawFileError(
-                raw.path, f"cannot parse the file after row {parsed} ({exc})"
-            ) from None
-        known_bad.extend(int(m["line"]) for m in malformed[reported:])
-        lines = _line_numbers(parsed, batch.num_rows, known_bad)
-        parsed += batch.num_rows
-        frame, lines, undecodable = _decode(batch, lines)
-        chunk = RawChunk(frame=frame, lines=lines, rejected=malformed[reported:] + undecodable)
-        reported = len(malformed)
-        yield chunk
-    if reported < len(malformed):  # malformed lines after the last good row
-        empty = pd.DataFrame({c: pd.Series(dtype=object) for c in raw.columns})
-        yield RawChunk(
-            frame=empty, lines=np.array([], dtype=np.int64), rejected=malformed[reported:]
+    try:
+        table = pacsv.read_csv(
+            pa.py_buffer(block),
+            read_options=pacsv.ReadOptions(
+                column_names=list(raw.columns), use_threads=False, block_size=len(block) + 1
+            ),
+            # A blank line is a record too (quarantined), so records and lines stay one to one.
+            parse_options=pacsv.ParseOptions(
+                invalid_row_handler=on_invalid_row, ignore_empty_lines=False
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={c: pa.binary() for c in raw.columns}, include_columns=kept
+            ),
         )
+    except pa.ArrowInvalid as exc:
+        raise RawFileError(raw.path, f"cannot parse lines from {first_line} on ({exc})") from None
+    if any("\n" in row.text for row in malformed):  # a quote ran across lines
+        return _parse_lines_one_by_one(raw, kept, block, first_line)
+    bad_lines = [first_line + row.number - 1 for row in malformed]
+    rejected: list[dict[str, object]] = [
+        {
+            "line": line,
+            "reason": "malformed_line",
+            "detail": f"expected {row.expected_columns} fields, found {row.actual_columns}",
+            "raw": row.text,
+        }
+        for line, row in zip(bad_lines, malformed, strict=True)
+    ]
+    lines = _line_numbers(first_line, table.num_rows, bad_lines)
+    frame, lines, undecodable = _decode(table, lines)
+    return RawChunk(frame=frame, lines=lines, rejected=rejected + undecodable)
 
 
-def _line_numbers(first_row: int, count: int, bad_lines: list[int]) -> np.ndarray:
-    """Physical line of each parsed row: data starts on line 2 and skips the malformed lines."""
-    base = np.arange(first_row, first_row + count, dtype=np.int64) + 2
+def _parse_lines_one_by_one(
+    raw: RawFile, kept: list[str], block: bytes, first_line: int
+) -> RawChunk:
+    """The slow path for a block where a quote runs past the end of its line: each line is
+    parsed alone, and a line whose quotes do not balance is quarantined as `unbalanced_quote`."""
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    rejected: list[dict[str, object]] = []
+    keep = [raw.columns.index(c) for c in kept]
+    lines_of_block = block.split(b"\n")
+    if block.endswith(b"\n"):
+        lines_of_block.pop()
+    for offset, line_bytes in enumerate(lines_of_block):
+        number = first_line + offset
+        text = line_bytes.rstrip(b"\r").decode("utf-8", "backslashreplace")
+        try:
+            line_bytes.decode("utf-8")
+            fields = next(csv.reader([text], strict=True), [""] * len(raw.columns))
+        except UnicodeDecodeError:
+            rejected.append(_rejection(number, "invalid_utf8", "bytes that are not UTF-8", text))
+            continue
+        except csv.Error as exc:
+            rejected.append(_rejection(number, "unbalanced_quote", str(exc), text))
+            continue
+        if len(fields) != len(raw.columns):
+            detail = f"expected {len(raw.columns)} fields, found {len(fields)}"
+            rejected.append(_rejection(number, "malformed_line", detail, text))
+            continue
+        rows.append([fields[i] or None for i in keep])
+        lines.append(number)
+    frame = pd.DataFrame(rows, columns=kept, dtype=object)
+    return RawChunk(frame=frame, lines=np.asarray(lines, dtype=np.int64), rejected=rejected)
+
+
+def _rejection(line: int, reason: str, detail: str, raw_text: str) -> dict[str, object]:
+    return {"line": line, "reason": reason, "detail": detail, "raw": raw_text}
+
+
+def _line_numbers(first_line: int, count: int, bad_lines: list[int]) -> np.ndarray:
+    """Physical line of each parsed row: rows follow each other, skipping the malformed lines."""
+    base = np.arange(count, dtype=np.int64) + first_line
     bad = np.sort(np.asarray(bad_lines, dtype=np.int64))
     lines = base
     for _ in range(len(bad) + 1):  # fixed point: shift past every bad line at or before the row
@@ -177,7 +236,7 @@ def _line_numbers(first_row: int, count: int, bad_lines: list[int]) -> np.ndarra
 
 
 def _decode(
-    batch: pa.RecordBatch, lines: np.ndarray
+    batch: pa.Table, lines: np.ndarray
 ) -> tuple[pd.DataFrame, np.ndarray, list[dict[str, object]]]:
     """Bytes to str; rows with bytes that are not UTF-8 are taken out with their reason."""
     columns: dict[str, list[object] | pa.Array] = {}
@@ -220,22 +279,37 @@ def _printable(value: object) -> object:
     return value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else value
 
 
-def _iter_parquet(raw: RawFile, batch_rows: int) -> Iterator[RawChunk]:
+def _iter_parquet(raw: RawFile, spec: TableSpec, batch_rows: int) -> Iterator[RawChunk]:
     keep = [c for c in raw.columns if c not in raw.extra_columns]
     done = 0
-    for batch in pq.ParquetFile(raw.path).iter_batches(batch_size=batch_rows, columns=keep):
-        frame = batch.to_pandas()
-        for name in frame.columns:
-            frame[name] = _render(frame[name])
-        lines = np.arange(done + 1, done + 1 + len(frame), dtype=np.int64)
-        done += len(frame)
-        yield RawChunk(frame=frame.astype(object), lines=lines)
+    try:
+        for batch in pq.ParquetFile(raw.path).iter_batches(batch_size=batch_rows, columns=keep):
+            kinds = {c.name: c.kind for c in spec.columns}
+            rendered = {
+                n: _render(batch.column(n), kinds.get(n, "text")) for n in batch.schema.names
+            }
+            frame = pa.table(rendered).to_pandas().astype(object)
+            frame = frame.where(frame.notna(), None)
+            lines = np.arange(done + 1, done + 1 + len(frame), dtype=np.int64)
+            done += len(frame)
+            yield RawChunk(frame=frame, lines=lines)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
+        raise RawFileError(raw.path, f"cannot read parquet rows after row {done} ({exc})") from None
 
 
-def _render(series: pd.Series) -> pd.Series:
-    """Typed parquet values to the string form the CSV path produces."""
-    if pd.api.types.is_datetime64_any_dtype(series):
-        rendered = series.map(lambda t: t.isoformat(), na_action="ignore")
-    else:
-        rendered = series.map(str, na_action="ignore")
-    return rendered.astype(object).where(series.notna(), None)
+def _render(values: pa.Array, kind: str) -> pa.Array:
+    """A typed parquet column as the text a CSV export would hold for it."""
+    if pa.types.is_timestamp(values.type):
+        if values.type.tz is not None:
+            values = pc.cast(values, pa.timestamp(values.type.unit, "UTC"))
+        fmt = "%Y-%m-%d" if kind == "date" else "%Y-%m-%dT%H:%M:%S"
+        text = pc.strftime(values, format=fmt)
+        return text if kind == "date" else pc.binary_join_element_wise(text, "Z", "")
+    if pa.types.is_date(values.type):
+        return pc.strftime(values, format="%Y-%m-%d")
+    if pa.types.is_dictionary(values.type):
+        values = values.dictionary_decode()
+    try:
+        return pc.cast(values, pa.string())  # integers stay integers, even beside nulls
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return pa.array([None if v is None else str(v) for v in values.to_pylist()], pa.string())

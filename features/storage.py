@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +38,19 @@ class Interval:
     def __post_init__(self) -> None:
         for name in ("start", "end"):
             value = getattr(self, name)
-            if value.tzinfo is None:
-                object.__setattr__(self, name, value.replace(tzinfo=UTC))
+            utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+            object.__setattr__(self, name, utc)
         if self.end <= self.start:
             raise ValueError(f"empty data interval: end {self.end} is not after start {self.start}")
+        for name in ("start", "end"):
+            if getattr(self, name).time() != time(0):
+                # Partitions are UTC days and each run owns the days of its interval: an
+                # interval that splits a day would let two runs overwrite each other's rows.
+                raise ValueError(
+                    f"data interval {self} does not start and end at midnight UTC; Aisle "
+                    "partitions by UTC day, so schedules must cover whole days (e.g. @daily, "
+                    "@weekly, '0 0 * * 4')"
+                )
 
     @classmethod
     def parse(cls, start: str | date | datetime, end: str | date | datetime) -> Interval:
@@ -51,6 +60,15 @@ class Interval:
     def key(self) -> str:
         """The partition key of the interval: its first day."""
         return self.start.date().isoformat()
+
+    @property
+    def as_of(self) -> str:
+        """The key of a snapshot taken at the interval's end (attribute tables): two intervals
+        that end on the same day see the same snapshot, whatever their length."""
+        return self.end.date().isoformat()
+
+    def partition_key(self, snapshot: bool) -> str:
+        return self.as_of if snapshot else self.key
 
     def days(self) -> list[date]:
         """Every calendar day the interval touches."""

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from aisle.settings import BUILTIN_SOURCES
+
+PLACEHOLDER = re.compile(r"\{[^}]*\}")
 
 
 @dataclass(frozen=True)
@@ -19,15 +22,29 @@ class Source:
     """Where a table's rows come from: a prepared built-in timeline or a shop's file."""
 
     dataset: str  # the name its zones are kept under
-    file: Path | None = None  # set for a shop's file; None for a built-in replay
+    # A shop's file; `{start:%Y-%m-%d}` / `{end:...}` placeholders name one file per interval.
+    file: str | None = None
 
     @property
     def is_replay(self) -> bool:
         return self.file is None
 
+    def file_for(self, start: datetime, end: datetime) -> Path:
+        """The shop's file for the interval [start, end)."""
+        if self.file is None:
+            raise ValueError(f"{self.dataset} is a built-in source, not a file")
+        path = Path(self.file.format(start=start, end=end)).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"no file for [{start}, {end}) at {path}")
+        return path
+
 
 def resolve(setting: str) -> Source:
-    """Interpret a source setting: a built-in name, or a path to a canonical CSV/parquet file."""
+    """Interpret a source setting: a built-in name, or a path to a canonical CSV/parquet file.
+
+    A path may name one file per data interval with placeholders, e.g.
+    `/exports/events_{start:%Y-%m-%d}.csv`; the scheduled DAG then lands each interval's file.
+    """
     if setting in BUILTIN_SOURCES:
         return Source(setting)
     path = Path(setting).expanduser()
@@ -36,7 +53,9 @@ def resolve(setting: str) -> Source:
             f"source {setting!r} is neither a built-in source ({', '.join(BUILTIN_SOURCES)}) "
             "nor a .csv or .parquet file"
         )
-    if not path.is_file():
+    templated = PLACEHOLDER.search(setting) is not None
+    if not templated and not path.is_file():
         raise FileNotFoundError(f"source file {path} does not exist")
-    dataset = re.sub(r"[^A-Za-z0-9_-]+", "_", path.stem).strip("_") or "shop"
-    return Source(dataset, path.resolve())
+    stem = PLACEHOLDER.sub("", path.stem)
+    dataset = re.sub(r"[^A-Za-z0-9_-]+", "_", stem).strip("_-") or "shop"
+    return Source(dataset, setting if templated else str(path.resolve()))

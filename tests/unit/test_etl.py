@@ -115,8 +115,8 @@ def test_chunk_size_does_not_change_the_result(settings, land_raw, monkeypatch):
     frames = [pd.read_parquet(p) for p in reference.curated_partitions]
     sizes = []
 
-    def tiny_chunks(raw, block_bytes):
-        for chunk in reading.iter_chunks(raw, 4096):
+    def tiny_chunks(raw, spec, block_bytes):
+        for chunk in reading.iter_chunks(raw, spec, 4096):
             sizes.append(len(chunk.frame))
             yield chunk
 

@@ -70,7 +70,20 @@ def test_resolve_builtin_and_file_sources(tmp_path):
     export = tmp_path / "My Shop export.csv"
     export.write_text("user_id,item_id,timestamp,event_type\n")
     source = resolve(str(export))
-    assert (source.dataset, source.file) == ("My_Shop_export", export.resolve())
+    assert (source.dataset, source.file) == ("My_Shop_export", str(export.resolve()))
+
+
+def test_a_file_per_interval_is_named_by_placeholders(tmp_path):
+    from datetime import UTC, datetime
+
+    pattern = str(tmp_path / "events_{start:%Y-%m-%d}.csv")
+    (tmp_path / "events_2024-03-01.csv").write_text("user_id,item_id,timestamp,event_type\n")
+    source = resolve(pattern)
+    assert source.dataset == "events"
+    day = datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 3, 2, tzinfo=UTC)
+    assert source.file_for(*day) == tmp_path / "events_2024-03-01.csv"
+    with pytest.raises(FileNotFoundError, match=r"events_2024-03-02\.csv"):
+        source.file_for(day[1], datetime(2024, 3, 3, tzinfo=UTC))
 
 
 @pytest.mark.parametrize(
