@@ -258,9 +258,9 @@ def simulate_command(
         shop = simulate(SimulatorConfig(events=events, seed=seed))
         paths = write_shop(shop, out)
         if csv:
-            from features.landing import _write_csv
+            from features.landing import write_csv
 
-            _write_csv(shop.interactions, out / "interactions.csv")
+            write_csv(shop.interactions, out / "interactions.csv")
     for table, path in paths.items():
         console.print(f"  {table:<13} {path}")
 
@@ -269,7 +269,7 @@ def simulate_command(
 def demo(data_dir: DataDir = None) -> None:
     """The main job: fetch the data sets, replay them through the ingest DAGs, show the result."""
     settings = get_settings(data_dir=data_dir)
-    data_fetch(source=["movielens", "orange_juice"], force=False, data_dir=data_dir)
+    data_fetch(source=None, force=False, data_dir=data_dir)
     for flow in ("interactions", "sales"):
         _replay(settings, flow, None, None)
     summary(data_dir=data_dir)

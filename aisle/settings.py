@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Built-in sources; anything else in a source setting is a path to a file in the canonical schema.
@@ -83,6 +83,15 @@ class Settings(BaseSettings):
     def runs_dir(self) -> Path:
         """One JSON summary per ETL run."""
         return self.data_dir / "runs"
+
+    @field_validator("interactions_schedule", "sales_schedule")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        from croniter import croniter
+
+        if not croniter.is_valid(value):
+            raise ValueError(f"{value!r} is not a cron expression (e.g. @daily, '0 0 * * 4')")
+        return value
 
     def schedule_for(self, flow: str) -> str:
         return {"interactions": self.interactions_schedule, "sales": self.sales_schedule}[flow]

@@ -75,7 +75,7 @@ def generate(size: int, work: Path) -> tuple[Path, dict[str, Any]]:
     csv, meta_path = work / f"events_{size}.csv", work / f"events_{size}.json"
     if csv.exists() and meta_path.exists():
         return csv, json.loads(meta_path.read_text())
-    from features.landing import _write_csv
+    from features.landing import write_csv
     from features.sources.simulator import SimulatorConfig, simulate
 
     work.mkdir(parents=True, exist_ok=True)
@@ -91,7 +91,7 @@ def generate(size: int, work: Path) -> tuple[Path, dict[str, Any]]:
             rows += len(frame)
             first = first or frame["timestamp"].min().date()
             last = frame["timestamp"].max().date()
-            _write_csv(frame, part)
+            write_csv(frame, part)
             with part.open("rb") as source:
                 if k:
                     source.readline()  # one header for the whole file

@@ -18,8 +18,8 @@ Asset `curated_<table>`, which downstream DAGs are scheduled on.
 
 **Inputs**: the data interval, and the source settings `AISLE_INTERACTIONS_SOURCE` /
 `AISLE_SALES_SOURCE` (a built-in replay: movielens, orange_juice, simulator; or the path of a
-shop's CSV/parquet export). An attribute table the source does not
-provide (a shop's export holds one table) is skipped and named in the task's result.
+shop's CSV/parquet export). When the source provides no attribute
+tables (a shop's export holds one table), `attributes` is skipped.
 
 **Rerun**: clear the run (or `aisle replay FLOW --start ... --end ...`); every output for an
 interval is replaced atomically, so reruns are safe and give byte-identical partitions.
@@ -68,9 +68,14 @@ def _ingest_dag(flow: str, schedule: str, attribute_tables: tuple[str, ...]) -> 
         @task(outlets=[curated_asset(t) for t in attribute_tables])
         def attributes(data_interval_start=None, data_interval_end=None) -> list[dict]:
             """Land and validate the attribute snapshots the source provides."""
+            from airflow.sdk.exceptions import AirflowSkipException
+
             from features.ingest import ingest_attributes
 
-            return ingest_attributes(flow, data_interval_start, data_interval_end)
+            summaries = ingest_attributes(flow, data_interval_start, data_interval_end)
+            if not summaries:  # no Asset event for tables that did not change
+                raise AirflowSkipException(f"the {flow} source provides no attribute tables")
+            return summaries
 
         etl(land())
         attributes()

@@ -60,7 +60,7 @@ def land(
     rows = _replay_rows(settings, source.dataset, table, interval)
     final = target_dir / f"{table}.csv"
     _clear_other_files(target_dir, keep=final.name)
-    write_with(final, lambda tmp: _write_csv(rows, tmp))
+    write_with(final, lambda tmp: write_csv(rows, tmp))
     return Landed(source.dataset, table, final, len(rows))
 
 
@@ -90,7 +90,8 @@ def _bound(moment: pd.Timestamp, field_type: object) -> pd.Timestamp:
     return ts if getattr(field_type, "tz", None) else ts.tz_convert(None)
 
 
-def _write_csv(rows: pd.DataFrame, tmp: Path) -> None:
+def write_csv(rows: pd.DataFrame, tmp: Path) -> None:
+    """Write rows as a shop's CSV export: ISO 8601 UTC timestamps, dates as YYYY-MM-DD."""
     rows = rows.copy()
     for name in rows.columns:
         if pd.api.types.is_datetime64_any_dtype(rows[name]):

@@ -17,6 +17,7 @@ for _name in [n for n in os.environ if n.startswith("AISLE_") and n != "AISLE_DA
     del os.environ[_name]  # a developer's own settings must not leak into the tests
 
 from aisle import airflow_env  # noqa: E402
+from aisle.schemas import table_spec  # noqa: E402
 from aisle.settings import Settings, get_settings  # noqa: E402
 from features.storage import Interval, partition_dir  # noqa: E402
 
@@ -66,7 +67,8 @@ def land_raw(settings: Settings) -> Callable[..., Path]:
         interval: Interval = DAY,
         dataset: str = "shop",
     ) -> Path:
-        folder = partition_dir(settings.raw_dir, dataset, table, interval.key)
+        snapshot = table_spec(table).time_column is None
+        folder = partition_dir(settings.raw_dir, dataset, table, interval.partition_key(snapshot))
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / (name or f"{table}.csv")
         path.write_bytes(content.encode() if isinstance(content, str) else content)
