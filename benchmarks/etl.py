@@ -83,7 +83,8 @@ def generate(size: int, work: Path) -> tuple[Path, dict[str, Any]]:
     rows, first, last = 0, None, None
     with tmp.open("wb") as sink:
         for k in range(max(1, round(size / CHUNK_EVENTS))):
-            start = date(2024, 1, 1) + timedelta(days=k * CHUNK_DAYS)
+            # In the past: the ETL quarantines events after the run as "in the future".
+            start = date(2019, 1, 7) + timedelta(days=k * CHUNK_DAYS)
             config = SimulatorConfig(
                 events=min(size, CHUNK_EVENTS), seed=k, start=start, days=CHUNK_DAYS
             )
