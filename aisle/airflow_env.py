@@ -6,7 +6,9 @@ environment win, so a deployment can point Airflow elsewhere.
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +20,31 @@ PROJECT_DIR = Path(__file__).resolve().parents[1]
 
 def airflow_home(settings: Settings) -> Path:
     return Path(os.environ.get("AIRFLOW_HOME") or settings.data_dir.resolve() / "airflow")
+
+
+SECRETS_FILE = "aisle-secrets.json"
+
+
+def _secrets(home: Path) -> dict[str, str]:
+    """Airflow's keys for this AIRFLOW_HOME, generated once and kept there (mode 0600).
+
+    Every Airflow process must share them: a scheduler and an API server with different JWT
+    secrets reject each other's task tokens. The environment wins where it sets one.
+    """
+    path = home / SECRETS_FILE
+    if path.exists():
+        return json.loads(path.read_text())
+    from cryptography.fernet import Fernet
+
+    keys = {
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+        "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
+        "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
+    }
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump(keys, handle)
+    return keys
 
 
 def configure(settings: Settings) -> dict[str, str]:
@@ -36,6 +63,8 @@ def configure(settings: Settings) -> dict[str, str]:
         "AISLE_PROJECT_DIR": os.environ.get("AISLE_PROJECT_DIR") or str(PROJECT_DIR),
     }
     os.environ.update(values)
+    for name, value in _secrets(home).items():
+        os.environ.setdefault(name, value)
     # Airflow spawns `airflow` subprocesses; they must come from this environment.
     bin_dir = str(Path(sys.executable).parent)
     if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
