@@ -61,9 +61,15 @@ def _ingest_dag(flow: str, schedule: str, attribute_tables: tuple[str, ...]) -> 
 
         @task(task_id=f"etl_{flow}", outlets=[curated_asset(flow)])
         def etl(landed: dict, data_interval_start=None, data_interval_end=None) -> dict:
-            from features.ingest import etl_step
+            from airflow.sdk.exceptions import AirflowFailException
 
-            return etl_step(flow, flow, data_interval_start, data_interval_end)
+            from features.ingest import etl_step
+            from features.reading import RawFileError
+
+            try:
+                return etl_step(flow, flow, data_interval_start, data_interval_end)
+            except RawFileError as unreadable:  # the same file fails the same way: no retry
+                raise AirflowFailException(str(unreadable)) from None
 
         @task(outlets=[curated_asset(t) for t in attribute_tables])
         def attributes(data_interval_start=None, data_interval_end=None) -> list[dict]:

@@ -90,3 +90,22 @@ def test_airflow_dags_test_runs_the_ingest_for_real(prepared_copy):
     assert len(day) == summary["curated"]
     items = summary_path(prepared_copy, "movielens", "items", interval)
     assert json.loads(items.read_text())["curated"] == 1682
+
+
+@pytest.mark.integration
+def test_an_unreadable_export_fails_the_run_at_once(settings, tmp_path):
+    """A file that cannot be read fails the same way on every try: no retries, a clear error."""
+    from datetime import UTC, datetime
+
+    from aisle.replay import load_dag
+
+    export = tmp_path / "events.csv"
+    export.write_text("")
+    settings.interactions_source = str(export)
+    airflow_env.migrate_db(settings)  # exports the settings for the DAG and its tasks
+    run = load_dag("ingest_interactions").test(logical_date=datetime(2024, 3, 2, tzinfo=UTC))
+
+    assert str(run.state) == "failed"
+    states = {ti.task_id: (str(ti.state), ti.try_number) for ti in run.get_task_instances()}
+    assert states["land_interactions"] == ("success", 1)
+    assert states["etl_interactions"] == ("failed", 1)
