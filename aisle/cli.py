@@ -26,7 +26,8 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Fetch and prepare the built-in data sets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
-console = Console()
+# Piped or logged output gets room for the summary table instead of 80 truncated columns.
+console = Console(width=None if sys.stdout.isatty() else 130)
 
 DataDir = Annotated[
     Path | None,
@@ -223,11 +224,12 @@ def summary(data_dir: DataDir = None) -> None:
         "duplicates",
         "reconciles",
         title=f"Aisle data in {settings.data_dir}",
+        caption="* an attribute snapshot: the counts of its latest run",
     )
     for r in rows:
         table.add_row(
             r.dataset,
-            r.table,
+            f"{r.table}*" if r.snapshot else r.table,
             str(r.runs),
             r.first,
             r.last,

@@ -1,10 +1,14 @@
-"""What landed where: the ETL run summaries, added up per dataset and table."""
+"""What landed where: the ETL run summaries per dataset and table.
+
+Event tables add up over their runs; an attribute table is a snapshot, so its counts are those of
+its latest snapshot (adding up 32 copies of the same item list would say nothing)."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 
+from aisle.schemas import table_spec
 from aisle.settings import Settings
 
 
@@ -20,6 +24,7 @@ class TableTotals:
     quarantined: int = 0
     duplicates: int = 0
     reconciles: bool = True
+    snapshot: bool = False
 
 
 def zone_summary(settings: Settings) -> list[TableTotals]:
@@ -27,12 +32,15 @@ def zone_summary(settings: Settings) -> list[TableTotals]:
     for path in sorted(settings.runs_dir.glob("*/*/date=*.json")):
         run = json.loads(path.read_text())
         key = (run["dataset"], run["table"])
-        t = totals.setdefault(key, TableTotals(*key))
+        snapshot = table_spec(run["table"]).time_column is None
+        t = totals.setdefault(key, TableTotals(*key, snapshot=snapshot))
         day = path.stem.removeprefix("date=")
         t.runs += 1
         t.first = min(t.first or day, day)
         t.last = max(t.last, day)
         for name in ("rows_in", "curated", "quarantined", "duplicates"):
-            setattr(t, name, getattr(t, name) + int(run[name]))
+            # Paths are sorted by date, so a snapshot ends with its latest counts.
+            before = 0 if snapshot else getattr(t, name)
+            setattr(t, name, before + int(run[name]))
         t.reconciles &= bool(run["reconciles"])
     return list(totals.values())

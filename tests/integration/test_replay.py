@@ -29,6 +29,10 @@ def test_full_replay_through_airflow_reconciles(prepared_copy, flow, schedule, d
     assert events.rows_in == rows  # every row of the data set went through the ETL once
     assert events.curated + events.quarantined + events.duplicates == rows
     assert events.reconciles
+    snapshots = {"movielens": {"items": 1_682}, "orange_juice": {"items": 11, "stores": 83}}
+    for table, count in snapshots[dataset].items():
+        assert totals[(dataset, table)].snapshot
+        assert totals[(dataset, table)].curated == count  # the latest snapshot, not a sum
     curated = settings.curated_dir / dataset / flow
     assert sum(len(pd.read_parquet(p)) for p in curated.glob("date=*/part-0.parquet")) == (
         events.curated
