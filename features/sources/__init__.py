@@ -14,6 +14,8 @@ from pathlib import Path
 
 from aisle.settings import BUILTIN_SOURCES
 
+from ..reading import RAW_SUFFIXES
+
 PLACEHOLDER = re.compile(r"\{[^}]*\}")
 
 
@@ -48,7 +50,7 @@ def resolve(setting: str) -> Source:
     if setting in BUILTIN_SOURCES:
         return Source(setting)
     path = Path(setting).expanduser()
-    if path.suffix not in (".csv", ".parquet"):
+    if path.suffix not in RAW_SUFFIXES:
         raise ValueError(
             f"source {setting!r} is neither a built-in source ({', '.join(BUILTIN_SOURCES)}) "
             "nor a .csv or .parquet file"

@@ -47,7 +47,7 @@ def load_builtin(settings: Settings, name: str) -> tuple[dict[str, pd.DataFrame]
     raise ValueError(f"unknown built-in source {name!r}; choose from {', '.join(BUILTIN_SOURCES)}")
 
 
-def is_prepared(settings: Settings, name: str, origin: dict[str, Any] | None = None) -> bool:
+def is_prepared(settings: Settings, name: str) -> bool:
     manifest = settings.sources_dir / name / "manifest.json"
     if not manifest.exists():
         return False
