@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -53,6 +53,17 @@ class Settings(BaseSettings):
         default_factory=dict,
         description="Overrides of the shop simulator's configuration, e.g. "
         "AISLE_SIMULATOR__EVENTS=200000 or AISLE_SIMULATOR__DRIFT__TASTE_SHIFT_AT=2024-03-01.",
+    )
+    profile: Literal["local", "production"] = Field(
+        default="local",
+        description="local: files, SQLite (nothing to install). production: PostgreSQL and "
+        "Redis (AISLE_FEAST_REGISTRY_URL, AISLE_FEAST_REDIS).",
+    )
+    feast_registry_url: str | None = Field(
+        default=None, description="SQLAlchemy URL of Feast's SQL registry (production profile)."
+    )
+    feast_redis: str | None = Field(
+        default=None, description="Feast's Redis connection string (production profile)."
     )
     etl_block_mb: int = Field(
         default=16, gt=0, description="Megabytes of raw input validated per chunk; bounds memory."
@@ -108,6 +119,8 @@ class Settings(BaseSettings):
         """These settings as AISLE_* variables, for processes that must see the same values."""
         env = {}
         for name, value in self.model_dump(mode="json").items():
+            if value is None:
+                continue
             key = f"AISLE_{name.upper()}"
             env[key] = json.dumps(value) if isinstance(value, dict | list) else str(value)
         return env

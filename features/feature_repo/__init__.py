@@ -1,0 +1,1 @@
+"""The Feast repository: feature_store.yaml (local), feature_store.production.yaml, definitions."""

@@ -1,0 +1,308 @@
+"""Daily feature tables computed from the curated zone, the offline source Feast reads.
+
+    curated/<dataset>/interactions/date=<day>/part-0.parquet     events (D-29..D)
+    curated/<dataset>/items/date=<day>/part-0.parquet            item snapshots (latest <= D)
+        -> DuckDB SQL, one query per view and day
+        -> features/<dataset>/<view>/date=<D>/part-0.parquet      one atomic file per view and day
+
+Views, each a summary of the 30 UTC days D-29..D:
+
+* `user_activity`, one row per user with an event in those 30 days: event counts over the last
+  1, 7 and 30 days, purchases over 30 days, days from the last event to the end of D, the most
+  recently touched distinct items (most recent first, at most 20), and the most frequent first
+  category (the part before the first '|') of the items behind the user's events, with its share
+  of the user's events whose item has a category.
+* `item_popularity`, one row per item with an event in those 30 days: event counts over 1, 7
+  and 30 days, purchases over 7 days, the 7-day trend (events of D-6..D over 1 + events of
+  D-13..D-7) and the mean non-null price over 7 days.
+
+Point-in-time rule: the features of day D use only events with timestamp < D + 1 day (and the
+item snapshot dated D or earlier), and every row carries `event_timestamp` = D + 1 day, midnight
+UTC: the moment they became known. Feast joins a label at time t to the latest row with
+event_timestamp <= t, so it only ever sees features computed from events before t.
+
+A day with no event in its window still gets a partition, empty but with the view's schema, so a
+rerun clears what an earlier run wrote there. Outputs depend only on the curated partitions they
+read: a rerun gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from aisle.settings import Settings
+
+from .etl import CURATED_FILE
+from .storage import Interval, list_partitions, partition_dir, write_parquet_atomic
+
+log = logging.getLogger(__name__)
+
+WINDOW_DAYS = 30
+LAST_ITEMS = 20  # how many recently touched items a user row keeps
+FEATURE_FILE = "part-0.parquet"
+_US_PER_DAY = 86_400_000_000
+_WINDOWS = (1, 7, 14, WINDOW_DAYS)  # the start_<n>d bounds the queries may use
+_TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+USER_ACTIVITY_SCHEMA = pa.schema(
+    [
+        pa.field("user_id", pa.string()),
+        pa.field("event_timestamp", _TIMESTAMP),
+        pa.field("events_1d", pa.int64()),
+        pa.field("events_7d", pa.int64()),
+        pa.field("events_30d", pa.int64()),
+        pa.field("purchases_30d", pa.int64()),
+        pa.field("days_since_last_event", pa.float64()),
+        pa.field("last_item_ids", pa.list_(pa.string())),
+        pa.field("top_category", pa.string()),
+        pa.field("top_category_share", pa.float64()),
+    ]
+)
+ITEM_POPULARITY_SCHEMA = pa.schema(
+    [
+        pa.field("item_id", pa.string()),
+        pa.field("event_timestamp", _TIMESTAMP),
+        pa.field("events_1d", pa.int64()),
+        pa.field("events_7d", pa.int64()),
+        pa.field("events_30d", pa.int64()),
+        pa.field("purchases_7d", pa.int64()),
+        pa.field("trend_7d", pa.float64()),
+        pa.field("mean_price_7d", pa.float64()),
+    ]
+)
+SCHEMAS: dict[str, pa.Schema] = {
+    "user_activity": USER_ACTIVITY_SCHEMA,
+    "item_popularity": ITEM_POPULARITY_SCHEMA,
+}
+
+# The window's events. Partitions are UTC days, so the file list already bounds the window; the
+# time filter restates the point-in-time rule where the features are computed. Times are compared
+# as integer microseconds since the epoch: no session time zone can shift a bound.
+_EVENTS_SQL = """
+events AS (
+    SELECT user_id, item_id, event_type, price, epoch_us("timestamp") AS ts
+    FROM read_parquet($event_files)
+    WHERE epoch_us("timestamp") >= $start_30d AND epoch_us("timestamp") < $day_end
+)"""
+
+# First category of each item in the snapshot; min() keeps it deterministic should an item
+# appear twice (the ETL already quarantines such conflicts).
+_CATEGORIES_SQL = """
+categories AS (
+    SELECT item_id, min(nullif(trim(split_part(category, '|', 1)), '')) AS category
+    FROM read_parquet($item_file)
+    GROUP BY item_id
+)"""
+_NO_CATEGORIES_SQL = """
+categories AS (SELECT NULL::VARCHAR AS item_id, NULL::VARCHAR AS category WHERE false)"""
+
+_USER_ACTIVITY_SQL = """
+WITH {events},
+{categories},
+counts AS (
+    SELECT
+        user_id,
+        count(*) FILTER (WHERE ts >= $start_1d) AS events_1d,
+        count(*) FILTER (WHERE ts >= $start_7d) AS events_7d,
+        count(*) AS events_30d,
+        count(*) FILTER (WHERE event_type = 'purchase') AS purchases_30d,
+        ($day_end - max(ts))::DOUBLE / {us_per_day} AS days_since_last_event
+    FROM events
+    GROUP BY user_id
+),
+last_touch AS (
+    SELECT user_id, item_id, max(ts) AS last_ts FROM events GROUP BY user_id, item_id
+),
+recent AS (
+    -- distinct items, most recent first; item_id breaks ties so reruns agree
+    SELECT user_id, list(item_id ORDER BY last_ts DESC, item_id)[1:{last_items}] AS last_item_ids
+    FROM last_touch
+    GROUP BY user_id
+),
+category_counts AS (
+    SELECT e.user_id, c.category, count(*) AS n,
+           sum(count(*)) OVER (PARTITION BY e.user_id) AS categorised
+    FROM events AS e JOIN categories AS c ON e.item_id = c.item_id
+    WHERE c.category IS NOT NULL
+    GROUP BY e.user_id, c.category
+),
+top AS (
+    SELECT user_id, category AS top_category, n::DOUBLE / categorised AS top_category_share
+    FROM category_counts
+    QUALIFY row_number() OVER (PARTITION BY user_id ORDER BY n DESC, category) = 1
+)
+SELECT c.user_id, c.events_1d, c.events_7d, c.events_30d, c.purchases_30d,
+       c.days_since_last_event, r.last_item_ids, t.top_category, t.top_category_share
+FROM counts AS c
+JOIN recent AS r ON r.user_id = c.user_id
+LEFT JOIN top AS t ON t.user_id = c.user_id
+ORDER BY c.user_id
+"""
+
+_ITEM_POPULARITY_SQL = """
+WITH {events}
+SELECT
+    item_id,
+    count(*) FILTER (WHERE ts >= $start_1d) AS events_1d,
+    count(*) FILTER (WHERE ts >= $start_7d) AS events_7d,
+    count(*) AS events_30d,
+    count(*) FILTER (WHERE ts >= $start_7d AND event_type = 'purchase') AS purchases_7d,
+    count(*) FILTER (WHERE ts >= $start_7d)
+        / (count(*) FILTER (WHERE ts >= $start_14d AND ts < $start_7d) + 1)::DOUBLE AS trend_7d,
+    -- a parallel avg() adds in whatever order the threads finish, which can change the last
+    -- bit between runs; averaging the sorted list keeps reruns byte-identical
+    list_avg(list_sort(list(price) FILTER (WHERE ts >= $start_7d AND price IS NOT NULL)))
+        AS mean_price_7d
+FROM events
+GROUP BY item_id
+ORDER BY item_id
+"""
+
+
+def feature_dir(settings: Settings, dataset: str, view: str) -> Path:
+    """Where a view's daily partitions live: data/features/<dataset>/<view>."""
+    return settings.data_dir / "features" / dataset / view
+
+
+def build_feature_tables(
+    settings: Settings, dataset: str, interval: Interval
+) -> dict[str, list[Path]]:
+    """Write every view for every UTC day D of `interval`, as known at the end of D.
+
+    Each goes to feature_dir(...)/date=<D>/part-0.parquet with event_timestamp = D + 1 day.
+    Returns view -> the paths written, in day order.
+    """
+    if not list_partitions(settings.curated_dir, dataset, "interactions"):
+        raise FileNotFoundError(
+            f"no curated interactions for dataset {dataset!r} under "
+            f"{settings.curated_dir / dataset / 'interactions'}; run the ingest first "
+            "(`aisle etl interactions --start ... --end ...` or the ingest_interactions DAG)"
+        )
+    written: dict[str, list[Path]] = {view: [] for view in SCHEMAS}
+    builders: dict[str, Callable[[duckdb.DuckDBPyConnection, _DayInputs], pa.Table]] = {
+        "user_activity": _user_activity,
+        "item_popularity": _item_popularity,
+    }
+    with duckdb.connect() as con:
+        for day in interval.days():
+            started = time.perf_counter()
+            inputs = _day_inputs(settings, dataset, day)
+            for view, build in builders.items():
+                table = build(con, inputs) if inputs.event_files else SCHEMAS[view].empty_table()
+                final = feature_dir(settings, dataset, view) / f"date={day.isoformat()}"
+                written[view].append(write_parquet_atomic(table, final / FEATURE_FILE))
+            log.info(
+                "features %s %s: %d event partitions read in %.2fs",
+                dataset,
+                day,
+                len(inputs.event_files),
+                time.perf_counter() - started,
+            )
+    return written
+
+
+@dataclass(frozen=True)
+class _DayInputs:
+    """What one day's features are computed from: files, and time bounds in epoch microseconds."""
+
+    day: date
+    event_files: list[Path]
+    item_file: Path | None
+
+    @property
+    def day_end(self) -> int:
+        return _epoch_us(self.day + timedelta(days=1))
+
+    def bounds(self, sql: str) -> dict[str, int]:
+        """The bounds `sql` refers to (DuckDB rejects a parameter the query does not use)."""
+        starts = {f"start_{n}d": _epoch_us(self.day - timedelta(days=n - 1)) for n in _WINDOWS}
+        return {k: v for k, v in {"day_end": self.day_end, **starts}.items() if f"${k}" in sql}
+
+
+def _day_inputs(settings: Settings, dataset: str, day: date) -> _DayInputs:
+    """The curated partitions of D-29..D that exist, and the latest item snapshot dated <= D."""
+    window = [day - timedelta(days=back) for back in range(WINDOW_DAYS - 1, -1, -1)]
+    event_files = [
+        path
+        for d in window
+        if (
+            path := partition_dir(settings.curated_dir, dataset, "interactions", d) / CURATED_FILE
+        ).exists()
+    ]
+    return _DayInputs(day, event_files, _latest_snapshot(settings, dataset, day))
+
+
+def _latest_snapshot(settings: Settings, dataset: str, day: date) -> Path | None:
+    # A snapshot dated X describes the items as of midnight X. Taking X <= D means day D reads
+    # no partition dated after D, events or snapshots alike. (The one dated D + 1, as of the end
+    # of D, would be no leak either; it is left out to keep one simple rule for every input.)
+    candidates = [
+        folder / CURATED_FILE
+        for folder in list_partitions(settings.curated_dir, dataset, "items")
+        if folder.name.removeprefix("date=") <= day.isoformat() and (folder / CURATED_FILE).exists()
+    ]
+    return candidates[-1] if candidates else None
+
+
+def _user_activity(con: duckdb.DuckDBPyConnection, inputs: _DayInputs) -> pa.Table:
+    sql = _USER_ACTIVITY_SQL.format(
+        events=_EVENTS_SQL,
+        categories=_NO_CATEGORIES_SQL if inputs.item_file is None else _CATEGORIES_SQL,
+        us_per_day=_US_PER_DAY,
+        last_items=LAST_ITEMS,
+    )
+    params: dict[str, object] = {"event_files": _paths(inputs.event_files), **inputs.bounds(sql)}
+    if inputs.item_file is not None:
+        params["item_file"] = str(inputs.item_file)
+    return _with_timestamp(
+        con.sql(sql, params=params).to_arrow_table(), inputs, USER_ACTIVITY_SCHEMA
+    )
+
+
+def _item_popularity(con: duckdb.DuckDBPyConnection, inputs: _DayInputs) -> pa.Table:
+    sql = _ITEM_POPULARITY_SQL.format(events=_EVENTS_SQL)
+    params: dict[str, object] = {"event_files": _paths(inputs.event_files), **inputs.bounds(sql)}
+    return _with_timestamp(
+        con.sql(sql, params=params).to_arrow_table(), inputs, ITEM_POPULARITY_SCHEMA
+    )
+
+
+def _with_timestamp(result: pa.Table, inputs: _DayInputs, schema: pa.Schema) -> pa.Table:
+    """The query's columns, plus event_timestamp = D + 1 day, cast to the view's fixed schema.
+
+    One chunk, built column by column: pyarrow writes row groups along chunk boundaries, so
+    however DuckDB batched its result, the same rows give the same bytes.
+    """
+    rows = result.num_rows
+    stamp = pa.array(np.full(rows, inputs.day_end, dtype=np.int64)).cast(_TIMESTAMP)
+    columns = [
+        stamp if f.name == "event_timestamp" else result.column(f.name).cast(f.type) for f in schema
+    ]
+    return pa.Table.from_arrays(columns, schema=schema).combine_chunks()
+
+
+def _paths(paths: list[Path]) -> list[str]:
+    return [str(p) for p in paths]
+
+
+def _epoch_us(day: date) -> int:
+    moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return int(moment.timestamp()) * 1_000_000
+
+
+__all__ = [
+    "ITEM_POPULARITY_SCHEMA",
+    "SCHEMAS",
+    "USER_ACTIVITY_SCHEMA",
+    "build_feature_tables",
+    "feature_dir",
+]

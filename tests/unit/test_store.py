@@ -1,0 +1,196 @@
+"""The feature store: point-in-time training sets without leakage, materialisation and online
+lookup, on the local profile (files + SQLite) and the production profile (PostgreSQL + Redis)."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features import store
+from features.etl import run_etl
+from features.feature_tables import build_feature_tables
+from features.storage import Interval
+
+TEN_DAYS = Interval.parse("2024-03-01", "2024-03-11")
+HEADER = "user_id,item_id,timestamp,event_type,price,quantity\n"
+
+
+def _events(seed: int = 3, n: int = 400) -> str:
+    rng = np.random.default_rng(seed)
+    lines = []
+    for _ in range(n):
+        day, second = rng.integers(1, 11), rng.integers(0, 86_400)
+        moment = pd.Timestamp(f"2024-03-{day:02d}", tz="UTC") + pd.Timedelta(seconds=int(second))
+        kind = rng.choice(["view", "purchase"])
+        price = "9.5" if kind == "purchase" else ""
+        quantity = "1" if kind == "purchase" else ""
+        user, item = f"u{rng.integers(0, 8)}", f"i{rng.integers(0, 15)}"
+        lines.append(f"{user},{item},{moment:%Y-%m-%dT%H:%M:%SZ},{kind},{price},{quantity}")
+    return HEADER + "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def featured(settings, land_raw, tmp_path):
+    """Ten days of curated events for dataset `shop`, their feature tables, applied to Feast."""
+    export = tmp_path / "shop.csv"
+    export.write_text(HEADER)
+    settings.interactions_source = str(export)  # the definitions read the dataset name from it
+    land_raw(_events(), interval=TEN_DAYS)
+    run_etl(settings, "shop", "interactions", TEN_DAYS)
+    build_feature_tables(settings, "shop", TEN_DAYS)
+    store.apply(settings)
+    return settings
+
+
+def _curated(settings) -> pd.DataFrame:
+    parts = sorted((settings.curated_dir / "shop" / "interactions").glob("date=*/part-0.parquet"))
+    return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+
+
+def test_training_set_is_point_in_time_correct(featured):
+    events = _curated(featured)
+    rng = np.random.default_rng(0)
+    seconds = rng.integers(0, 10 * 86_400, size=60)
+    times = pd.Timestamp("2024-03-02", tz="UTC") + pd.to_timedelta(seconds, unit="s")
+    entity_df = pd.DataFrame(
+        {"user_id": [f"u{i % 8}" for i in range(60)], "item_id": "i1", "event_timestamp": times}
+    )
+    frame = store.training_set(featured, entity_df)
+
+    for row in frame.itertuples():
+        boundary = row.event_timestamp.floor("D")  # the last daily summary known at that time
+        window = events[
+            (events.user_id == row.user_id)
+            & (events.timestamp >= boundary - pd.Timedelta(days=30))
+            & (events.timestamp < boundary)
+        ]
+        expected = len(window)
+        value = row.events_30d
+        got = 0 if pd.isna(value) else int(value)
+        assert got == expected, (row.user_id, row.event_timestamp)
+        # no event at or after the label's time can be behind the features it gets
+        assert not (window.timestamp >= row.event_timestamp).any()
+
+
+def test_a_later_event_never_reaches_an_earlier_label(featured, land_raw):
+    label_time = pd.Timestamp("2024-03-05T12:00:00Z")
+    before = store.training_set(
+        featured,
+        pd.DataFrame({"user_id": ["u1"], "item_id": ["i1"], "event_timestamp": [label_time]}),
+    )
+    # a burst of events for u1 later that day and after: the label at noon must not see them
+    burst = "".join(f"u1,i{i},2024-03-05T18:00:{i:02d}Z,view,,\n" for i in range(30))
+    land_raw(_events() + burst, interval=TEN_DAYS)
+    run_etl(featured, "shop", "interactions", TEN_DAYS)
+    build_feature_tables(featured, "shop", TEN_DAYS)
+    after = store.training_set(
+        featured,
+        pd.DataFrame({"user_id": ["u1"], "item_id": ["i1"], "event_timestamp": [label_time]}),
+    )
+    pd.testing.assert_frame_equal(before, after)
+
+
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        (
+            pd.DataFrame({"user_id": ["u1"], "item_id": ["i1"]}),
+            r"lacks column\(s\) event_timestamp",
+        ),
+        (
+            pd.DataFrame({"user_id": ["u1"], "item_id": ["i1"], "event_timestamp": [None]}),
+            "missing or not a time",
+        ),
+        (
+            pd.DataFrame({"user_id": [1], "item_id": ["i1"], "event_timestamp": ["2024-03-05"]}),
+            "must hold strings",
+        ),
+        (
+            pd.DataFrame(
+                {
+                    "user_id": ["u1"] * 2,
+                    "item_id": ["i1"] * 2,
+                    "event_timestamp": ["2024-03-05"] * 2,
+                }
+            ),
+            "duplicate entity rows",
+        ),
+        (pd.DataFrame({"user_id": [], "item_id": [], "event_timestamp": []}), "empty"),
+    ],
+)
+def test_bad_entity_frames_are_clear_errors(featured, frame, message):
+    with pytest.raises(store.TrainingSetError, match=message):
+        store.training_set(featured, frame)
+
+
+def test_unknown_entities_get_nulls_not_errors(featured):
+    frame = store.training_set(
+        featured,
+        pd.DataFrame(
+            {
+                "user_id": ["nobody"],
+                "item_id": ["nothing"],
+                "event_timestamp": [pd.Timestamp("2024-03-08", tz="UTC")],
+            }
+        ),
+    )
+    assert pd.isna(frame.loc[0, "events_30d"])
+    assert pd.isna(frame.loc[0, "item_events_7d"])
+
+
+def test_materialise_and_look_up_online(featured):
+    assert "user_activity_fv" in store.materialize(featured, TEN_DAYS)
+    store.materialize(featured, TEN_DAYS)  # stateless: the same interval again is harmless
+    found = store.online_features(featured, "user_activity_fv", ["u1", "nobody", "u2"])
+    assert found.known == [True, False, True]
+    assert found.row(1)["events_30d"] is None
+    last = pd.read_parquet(
+        sorted((featured.data_dir / "features" / "shop" / "user_activity").glob("date=*"))[-1]
+    ).set_index("user_id")
+    assert found.row(0)["events_30d"] == last.loc["u1", "events_30d"]
+    assert list(found.row(0)["last_item_ids"]) == list(last.loc["u1", "last_item_ids"])
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+production = pytest.mark.skipif(
+    not (_port_open(5432) and _port_open(6379)),
+    reason="the production profile needs the CI host's PostgreSQL (5432) and Redis (6379)",
+)
+
+
+@production
+@pytest.mark.integration
+def test_production_profile_on_postgres_and_redis(featured):
+    featured.profile = "production"
+    featured.feast_registry_url = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    featured.feast_redis = "127.0.0.1:6379"
+    store.apply(featured)
+    store.materialize(featured, TEN_DAYS)
+    found = store.online_features(featured, "user_activity_fv", ["u1", f"nobody-{uuid.uuid4()}"])
+    assert found.known == [True, False]
+    local = featured.model_copy(update={"profile": "local"})
+    store.materialize(local, TEN_DAYS)
+    assert found.row(0) == store.online_features(local, "user_activity_fv", ["u1"]).row(0)
+
+
+@production
+@pytest.mark.integration
+def test_online_store_down_is_a_typed_unavailable(featured):
+    featured.profile = "production"
+    featured.feast_registry_url = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    featured.feast_redis = "127.0.0.1:6379"
+    store.apply(featured)
+    with socket.socket() as s:  # a port nothing listens on: Redis "down"
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    featured.feast_redis = f"127.0.0.1:{closed}"
+    with pytest.raises(store.FeaturesUnavailable, match="online store did not answer"):
+        store.online_features(featured, "user_activity_fv", ["u1"])
