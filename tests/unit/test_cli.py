@@ -11,6 +11,12 @@ from aisle.cli import app
 runner = CliRunner()
 
 
+def etl_args(export, data_dir) -> list[str]:
+    """`aisle etl interactions` of one day of a shop's file."""
+    return ["etl", "interactions", "--source", str(export), "--start", "2024-03-01",
+            "--end", "2024-03-02", "--data-dir", str(data_dir)]  # fmt: skip
+
+
 @pytest.fixture(autouse=True)
 def wide_console(monkeypatch):
     monkeypatch.setattr(cli.console, "width", 250)  # tables and messages are not wrapped
@@ -41,18 +47,7 @@ def test_etl_of_a_shops_file_prints_the_reconciled_summary(tmp_path):
         "u1,i1,2024-03-01T10:00:00Z,purchase,5\n"
         "u2,i2,2024-03-01T11:00:00Z,purchase,-5\n"
     )
-    args = [
-        "etl",
-        "interactions",
-        "--source",
-        str(export),
-        "--start",
-        "2024-03-01",
-        "--end",
-        "2024-03-02",
-        "--data-dir",
-        str(tmp_path / "data"),
-    ]
+    args = etl_args(export, tmp_path / "data")
     result = runner.invoke(app, args, terminal_width=200)
     assert result.exit_code == 0, result.output
     assert "3 in → 1 curated, 1 quarantined (price_not_positive 1), 1 duplicates removed" in (
@@ -79,18 +74,7 @@ def test_etl_of_a_shops_file_prints_the_reconciled_summary(tmp_path):
 def test_an_unreadable_file_is_a_clear_error_and_exit_code_1(tmp_path):
     export = tmp_path / "events.csv"
     export.write_text("user,item\nu1,i1\n")
-    args = [
-        "etl",
-        "interactions",
-        "--source",
-        str(export),
-        "--start",
-        "2024-03-01",
-        "--end",
-        "2024-03-02",
-        "--data-dir",
-        str(tmp_path / "data"),
-    ]
+    args = etl_args(export, tmp_path / "data")
     result = runner.invoke(app, args, terminal_width=300)
     assert result.exit_code == 1
     assert "missing required column(s) user_id, item_id" in " ".join(result.output.split())
