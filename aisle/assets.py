@@ -13,3 +13,10 @@ def curated_asset(table: str) -> Asset:
     from airflow.sdk import Asset
 
     return Asset(name=f"curated_{table}", uri=f"aisle://curated/{table}", group="curated")
+
+
+def features_asset() -> Asset:
+    """Updated each time the features DAG has materialised an interval into the online store."""
+    from airflow.sdk import Asset
+
+    return Asset(name="online_features", uri="aisle://features/online", group="features")

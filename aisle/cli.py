@@ -142,15 +142,20 @@ def replay_command(
     end: Annotated[
         datetime | None, typer.Option(help="Replay up to here [default: last event].")
     ] = None,
+    features: Annotated[
+        bool,
+        typer.Option(help="Run the features DAG after each ingest run, as the scheduler would."),
+    ] = True,
     data_dir: DataDir = None,
 ) -> None:
     """Replay a built-in source's timeline through the `ingest_<flow>` Airflow DAG.
 
     One real DAG run per data interval of the flow's schedule (AISLE_INTERACTIONS_SCHEDULE,
-    AISLE_SALES_SCHEDULE), as if the shop were live; each run is recorded in Airflow.
+    AISLE_SALES_SCHEDULE), as if the shop were live, each followed by a run of the `features`
+    DAG for that interval; every run is recorded in Airflow.
     """
     settings = get_settings(data_dir=data_dir)
-    totals = _replay(settings, flow, start, end)
+    totals = _replay(settings, flow, start, end, features)
     console.print(
         f"[green]✓[/green] replayed {flow}: {totals['runs']} runs, {totals['rows_in']:,} rows in, "
         f"{totals['curated']:,} curated, {totals['quarantined']:,} quarantined, "
@@ -158,7 +163,9 @@ def replay_command(
     )
 
 
-def _replay(settings, flow: str, start: datetime | None, end: datetime | None) -> dict[str, int]:
+def _replay(
+    settings, flow: str, start: datetime | None, end: datetime | None, features: bool = True
+) -> dict[str, int]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from . import airflow_env, replay
@@ -180,7 +187,8 @@ def _replay(settings, flow: str, start: datetime | None, end: datetime | None) -
             console=Console(file=terminal),
         )
         with progress:
-            bar = progress.add_task(f"ingest_{flow}", total=len(planned), last="")
+            name = f"ingest_{flow}" + (" → features" if features else "")
+            bar = progress.add_task(name, total=len(planned), last="")
 
             def on_run(run: replay.ReplayRun) -> None:
                 totals["runs"] += 1
@@ -191,7 +199,7 @@ def _replay(settings, flow: str, start: datetime | None, end: datetime | None) -
                 progress.update(bar, advance=1, last=f"{run.interval.key} {run.state}")
 
             try:
-                replay.replay(settings, flow, start, end, on_run=on_run)
+                replay.replay(settings, flow, start, end, on_run=on_run, features=features)
             except (RuntimeError, FileNotFoundError, ValueError) as exc:
                 failure = exc
             else:

@@ -121,17 +121,29 @@ def replay(
     start: datetime | None = None,
     end: datetime | None = None,
     on_run: Callable[[ReplayRun], None] | None = None,
+    features: bool = True,
 ) -> list[ReplayRun]:
-    """Run the `ingest_<flow>` DAG once per interval of the flow's schedule in [start, end)."""
+    """Run the `ingest_<flow>` DAG once per interval of the flow's schedule in [start, end).
+
+    With `features`, each ingest run is followed by a run of the `features` DAG for the same
+    interval, as the scheduler would trigger it from the ingest's Asset event.
+    """
     airflow_env.migrate_db(settings)  # also exports `settings` for the DAG and its tasks
     dag = load_dag(f"ingest_{flow}")
+    features_dag = load_dag("features") if features else None
     # The DAG's own timetable decides the intervals: a run is only ever one of its intervals.
     planned = plan(settings, flow, start, end, schedule=dag.timetable.summary)
     runs = []
     for interval in planned:
         # dag.test infers the data interval that ends at the logical date it is given.
         dag_run = dag.test(logical_date=interval.end)
-        run = ReplayRun(interval, str(dag_run.state), _summaries(settings, flow, interval))
+        state = str(dag_run.state)
+        if state == "success" and features_dag is not None:
+            conf = {"flow": flow, "start": interval.key, "end": interval.as_of}
+            features_run = features_dag.test(run_conf=conf)
+            if str(features_run.state) != "success":
+                raise RuntimeError(f"features failed for {flow} {interval}; see the task logs")
+        run = ReplayRun(interval, state, _summaries(settings, flow, interval))
         runs.append(run)
         if on_run:
             on_run(run)

@@ -14,7 +14,8 @@ what fails (with its reason), removes duplicates and writes one curated parquet 
 day. **attributes** does the same for the item (and store) snapshot the source provides.
 The ETL task's return value (in XCom) is the run summary: rows in, curated, quarantined by
 reason, duplicates; it is also written to `data/runs/`. When an ETL task succeeds it updates the
-Asset `curated_<table>`, which downstream DAGs are scheduled on.
+Asset `curated_<table>` with the flow and interval in the event's extra; the `features` DAG is
+scheduled on it.
 
 **Inputs**: the data interval, and the source settings `AISLE_INTERACTIONS_SOURCE` /
 `AISLE_SALES_SOURCE` (a built-in replay: movielens, orange_juice, simulator; or the path of a
@@ -60,16 +61,25 @@ def _ingest_dag(flow: str, schedule: str, attribute_tables: tuple[str, ...]) -> 
             return land_step(flow, flow, data_interval_start, data_interval_end)
 
         @task(task_id=f"etl_{flow}", outlets=[curated_asset(flow)])
-        def etl(landed: dict, data_interval_start=None, data_interval_end=None) -> dict:
+        def etl(
+            landed: dict, data_interval_start=None, data_interval_end=None, outlet_events=None
+        ) -> dict:
             from airflow.sdk.exceptions import AirflowFailException
 
             from features.ingest import etl_step
             from features.reading import RawFileError
 
             try:
-                return etl_step(flow, flow, data_interval_start, data_interval_end)
+                summary = etl_step(flow, flow, data_interval_start, data_interval_end)
             except RawFileError as unreadable:  # the same file fails the same way: no retry
                 raise AirflowFailException(str(unreadable)) from None
+            # The features DAG learns from the Asset event which interval to process.
+            outlet_events[curated_asset(flow)].extra = {
+                "flow": flow,
+                "start": data_interval_start.isoformat(),
+                "end": data_interval_end.isoformat(),
+            }
+            return summary
 
         @task(outlets=[curated_asset(t) for t in attribute_tables])
         def attributes(data_interval_start=None, data_interval_end=None) -> list[dict]:

@@ -1,7 +1,7 @@
 """Daily feature tables computed from the curated zone, the offline source Feast reads.
 
     curated/<dataset>/interactions/date=<day>/part-0.parquet     events (D-29..D)
-    curated/<dataset>/items/date=<day>/part-0.parquet            item snapshots (latest <= D)
+    curated/<dataset>/items/date=<day>/part-0.parquet            item snapshots (latest <= D + 1)
         -> DuckDB SQL, one query per view and day
         -> features/<dataset>/<view>/date=<D>/part-0.parquet      one atomic file per view and day
 
@@ -17,9 +17,10 @@ Views, each a summary of the 30 UTC days D-29..D:
   D-13..D-7) and the mean non-null price over 7 days.
 
 Point-in-time rule: the features of day D use only events with timestamp < D + 1 day (and the
-item snapshot dated D or earlier), and every row carries `event_timestamp` = D + 1 day, midnight
-UTC: the moment they became known. Feast joins a label at time t to the latest row with
-event_timestamp <= t, so it only ever sees features computed from events before t.
+item snapshot dated D + 1 or earlier, i.e. known by the end of D), and every row carries
+`event_timestamp` = D + 1 day, midnight UTC: the moment they became known. Feast joins a label
+at time t to the latest row with event_timestamp <= t, so it only ever sees features computed
+from events before t.
 
 A day with no event in its window still gets a partition, empty but with the view's schema, so a
 rerun clears what an earlier run wrote there. Outputs depend only on the curated partitions they
@@ -49,14 +50,14 @@ log = logging.getLogger(__name__)
 WINDOW_DAYS = 30
 LAST_ITEMS = 20  # how many recently touched items a user row keeps
 FEATURE_FILE = "part-0.parquet"
-_US_PER_DAY = 86_400_000_000
+US_PER_DAY = 86_400_000_000
 _WINDOWS = (1, 7, 14, WINDOW_DAYS)  # the start_<n>d bounds the queries may use
-_TIMESTAMP = pa.timestamp("us", tz="UTC")
+TIMESTAMP = pa.timestamp("us", tz="UTC")
 
 USER_ACTIVITY_SCHEMA = pa.schema(
     [
         pa.field("user_id", pa.string()),
-        pa.field("event_timestamp", _TIMESTAMP),
+        pa.field("event_timestamp", TIMESTAMP),
         pa.field("events_1d", pa.int64()),
         pa.field("events_7d", pa.int64()),
         pa.field("events_30d", pa.int64()),
@@ -70,7 +71,7 @@ USER_ACTIVITY_SCHEMA = pa.schema(
 ITEM_POPULARITY_SCHEMA = pa.schema(
     [
         pa.field("item_id", pa.string()),
-        pa.field("event_timestamp", _TIMESTAMP),
+        pa.field("event_timestamp", TIMESTAMP),
         pa.field("events_1d", pa.int64()),
         pa.field("events_7d", pa.int64()),
         pa.field("events_30d", pa.int64()),
@@ -220,16 +221,16 @@ class _DayInputs:
 
     @property
     def day_end(self) -> int:
-        return _epoch_us(self.day + timedelta(days=1))
+        return epoch_us(self.day + timedelta(days=1))
 
     def bounds(self, sql: str) -> dict[str, int]:
         """The bounds `sql` refers to (DuckDB rejects a parameter the query does not use)."""
-        starts = {f"start_{n}d": _epoch_us(self.day - timedelta(days=n - 1)) for n in _WINDOWS}
+        starts = {f"start_{n}d": epoch_us(self.day - timedelta(days=n - 1)) for n in _WINDOWS}
         return {k: v for k, v in {"day_end": self.day_end, **starts}.items() if f"${k}" in sql}
 
 
 def _day_inputs(settings: Settings, dataset: str, day: date) -> _DayInputs:
-    """The curated partitions of D-29..D that exist, and the latest item snapshot dated <= D."""
+    """The curated partitions of D-29..D that exist, and the item snapshot as of the end of D."""
     window = [day - timedelta(days=back) for back in range(WINDOW_DAYS - 1, -1, -1)]
     event_files = [
         path
@@ -238,17 +239,23 @@ def _day_inputs(settings: Settings, dataset: str, day: date) -> _DayInputs:
             path := partition_dir(settings.curated_dir, dataset, "interactions", d) / CURATED_FILE
         ).exists()
     ]
-    return _DayInputs(day, event_files, _latest_snapshot(settings, dataset, day))
+    # The features of D are stamped D + 1, so the snapshot dated D + 1 (as of the end of D: the
+    # ingest dates snapshots by their interval's end) is known when they are, and no later one is.
+    snapshot = latest_snapshot(settings, dataset, "items", day + timedelta(days=1))
+    return _DayInputs(day, event_files, snapshot)
 
 
-def _latest_snapshot(settings: Settings, dataset: str, day: date) -> Path | None:
-    # A snapshot dated X describes the items as of midnight X. Taking X <= D means day D reads
-    # no partition dated after D, events or snapshots alike. (The one dated D + 1, as of the end
-    # of D, would be no leak either; it is left out to keep one simple rule for every input.)
+def latest_snapshot(settings: Settings, dataset: str, table: str, as_of: date) -> Path | None:
+    """The curated snapshot of an attribute table dated `as_of` or earlier, if any.
+
+    A snapshot dated X describes the table as of midnight X (the end of the interval it came
+    with), so it is known from X on.
+    """
     candidates = [
         folder / CURATED_FILE
-        for folder in list_partitions(settings.curated_dir, dataset, "items")
-        if folder.name.removeprefix("date=") <= day.isoformat() and (folder / CURATED_FILE).exists()
+        for folder in list_partitions(settings.curated_dir, dataset, table)
+        if folder.name.removeprefix("date=") <= as_of.isoformat()
+        and (folder / CURATED_FILE).exists()
     ]
     return candidates[-1] if candidates else None
 
@@ -257,52 +264,63 @@ def _user_activity(con: duckdb.DuckDBPyConnection, inputs: _DayInputs) -> pa.Tab
     sql = _USER_ACTIVITY_SQL.format(
         events=_EVENTS_SQL,
         categories=_NO_CATEGORIES_SQL if inputs.item_file is None else _CATEGORIES_SQL,
-        us_per_day=_US_PER_DAY,
+        us_per_day=US_PER_DAY,
         last_items=LAST_ITEMS,
     )
-    params: dict[str, object] = {"event_files": _paths(inputs.event_files), **inputs.bounds(sql)}
+    params: dict[str, object] = {
+        "event_files": as_strings(inputs.event_files),
+        **inputs.bounds(sql),
+    }
     if inputs.item_file is not None:
         params["item_file"] = str(inputs.item_file)
-    return _with_timestamp(
-        con.sql(sql, params=params).to_arrow_table(), inputs, USER_ACTIVITY_SCHEMA
+    return with_timestamp(
+        con.sql(sql, params=params).to_arrow_table(), inputs.day_end, USER_ACTIVITY_SCHEMA
     )
 
 
 def _item_popularity(con: duckdb.DuckDBPyConnection, inputs: _DayInputs) -> pa.Table:
     sql = _ITEM_POPULARITY_SQL.format(events=_EVENTS_SQL)
-    params: dict[str, object] = {"event_files": _paths(inputs.event_files), **inputs.bounds(sql)}
-    return _with_timestamp(
-        con.sql(sql, params=params).to_arrow_table(), inputs, ITEM_POPULARITY_SCHEMA
+    params: dict[str, object] = {
+        "event_files": as_strings(inputs.event_files),
+        **inputs.bounds(sql),
+    }
+    return with_timestamp(
+        con.sql(sql, params=params).to_arrow_table(), inputs.day_end, ITEM_POPULARITY_SCHEMA
     )
 
 
-def _with_timestamp(result: pa.Table, inputs: _DayInputs, schema: pa.Schema) -> pa.Table:
-    """The query's columns, plus event_timestamp = D + 1 day, cast to the view's fixed schema.
+def with_timestamp(result: pa.Table, epoch_us: int, schema: pa.Schema) -> pa.Table:
+    """The query's columns, plus event_timestamp = `epoch_us`, cast to the view's fixed schema.
 
     One chunk, built column by column: pyarrow writes row groups along chunk boundaries, so
     however DuckDB batched its result, the same rows give the same bytes.
     """
     rows = result.num_rows
-    stamp = pa.array(np.full(rows, inputs.day_end, dtype=np.int64)).cast(_TIMESTAMP)
+    stamp = pa.array(np.full(rows, epoch_us, dtype=np.int64)).cast(TIMESTAMP)
     columns = [
         stamp if f.name == "event_timestamp" else result.column(f.name).cast(f.type) for f in schema
     ]
     return pa.Table.from_arrays(columns, schema=schema).combine_chunks()
 
 
-def _paths(paths: list[Path]) -> list[str]:
+def as_strings(paths: list[Path]) -> list[str]:
     return [str(p) for p in paths]
 
 
-def _epoch_us(day: date) -> int:
+def epoch_us(day: date) -> int:
     moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
     return int(moment.timestamp()) * 1_000_000
 
 
 __all__ = [
+    "FEATURE_FILE",
     "ITEM_POPULARITY_SCHEMA",
     "SCHEMAS",
+    "TIMESTAMP",
     "USER_ACTIVITY_SCHEMA",
     "build_feature_tables",
+    "epoch_us",
     "feature_dir",
+    "latest_snapshot",
+    "with_timestamp",
 ]

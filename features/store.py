@@ -1,21 +1,27 @@
 """Aisle's feature store: one Feast repository, two profiles, the calls the rest of Aisle makes.
 
 * `feature_store(settings)`: the Feast store of the configured profile (`AISLE_PROFILE`):
-  *local* (parquet offline store, SQLite online store, file registry) or *production* (SQL
-  registry in PostgreSQL, Redis online store). `apply(settings)` registers the definitions.
+  *local* (DuckDB over the parquet feature tables, SQLite online store, file registry) or
+  *production* (SQL registry in PostgreSQL, Redis online store).
+* `apply(settings)`: registers the definitions when they changed (`feast apply`).
 * `training_set(...)`: a point-in-time-correct frame for an entity frame with event times.
 * `materialize(...)`: loads one data interval of features into the online store (stateless).
-* `online_features(...)`: features for one or many users at serving time, with an explicit
+* `online_features(...)`: features for one or many entities at serving time, with an explicit
   "never seen" flag per row and a typed `FeaturesUnavailable` when the store cannot answer.
 """
 
 from __future__ import annotations
 
+import glob
+import hashlib
 import importlib
+import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
@@ -25,6 +31,8 @@ from .storage import Interval
 
 if TYPE_CHECKING:
     from feast import FeatureStore
+
+log = logging.getLogger(__name__)
 
 REPO_DIR = Path(__file__).parent / "feature_repo"
 PROFILE_FILES = {"local": "feature_store.yaml", "production": "feature_store.production.yaml"}
@@ -67,30 +75,128 @@ def definitions(settings: Settings) -> Any:
     return importlib.reload(module)
 
 
-def apply(settings: Settings) -> list[str]:
-    """`feast apply`: register the definitions (idempotent). Returns the objects' names."""
+FINGERPRINT_TAG = "aisle_definitions_sha256"
+
+
+def fingerprint(objects: list[Any]) -> str:
+    """A digest of the definitions' specs: equal exactly when `feast apply` would change nothing."""
+    digest = hashlib.sha256()
+    for obj in sorted(objects, key=lambda o: (type(o).__name__, o.name)):
+        spec = obj.to_proto().spec
+        if "tags" in spec.DESCRIPTOR.fields_by_name and FINGERPRINT_TAG in spec.tags:
+            del spec.tags[FINGERPRINT_TAG]  # the digest itself is not part of what it digests
+        _clear_meta(spec)
+        digest.update(type(obj).__name__.encode() + b"\0" + obj.name.encode() + b"\0")
+        digest.update(spec.SerializeToString(deterministic=True))
+    return digest.hexdigest()
+
+
+def _clear_meta(message: Any) -> None:
+    """Drop the creation times Feast stamps into nested specs (data sources carry them)."""
+    for descriptor, value in message.ListFields():
+        if descriptor.message_type is None or descriptor.message_type.GetOptions().map_entry:
+            continue
+        if descriptor.name == "meta":
+            message.ClearField("meta")
+        elif isinstance(value, Sequence):  # a repeated field
+            for item in value:
+                _clear_meta(item)
+        else:
+            _clear_meta(value)
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What `apply` did: `changed` is False when the registry already held these definitions."""
+
+    changed: bool
+    fingerprint: str
+    objects: list[str]
+    removed: list[str]
+
+
+def apply(settings: Settings, force: bool = False) -> Applied:
+    """`feast apply` when the definitions changed (or `force`); idempotent.
+
+    The definitions' fingerprint is kept as a tag on each feature service in the registry itself,
+    so every profile (file registry or PostgreSQL) and every machine agree on what is applied.
+    Views and services the definitions no longer hold are removed from the registry.
+    """
+    from feast import FeatureService
+
     objects = definitions(settings).OBJECTS
-    feature_store(settings).apply(objects)
-    return [o.name for o in objects]
+    digest = fingerprint(objects)
+    store = feature_store(settings)
+    names = [o.name for o in objects]
+    if not force and _registered_fingerprint(store) == digest:
+        return Applied(False, digest, names, [])
+    stale = [
+        o
+        for o in [*store.list_feature_views(), *store.list_feature_services()]
+        if o.name not in names
+    ]
+    for obj in objects:
+        if isinstance(obj, FeatureService):
+            obj.tags[FINGERPRINT_TAG] = digest
+    store.apply(objects, objects_to_delete=stale, partial=False)
+    return Applied(True, digest, names, [o.name for o in stale])
+
+
+def _registered_fingerprint(store: FeatureStore) -> str | None:
+    services = store.list_feature_services()
+    tags = {s.tags.get(FINGERPRINT_TAG) for s in services}
+    return tags.pop() if len(tags) == 1 else None
 
 
 def training_set(
-    settings: Settings, entity_df: pd.DataFrame, service: str = "recommender_v1"
+    settings: Settings,
+    entity_df: pd.DataFrame,
+    service: str = "recommender_v1",
+    unknown: Literal["error", "allow"] = "error",
 ) -> pd.DataFrame:
     """Point-in-time join of a feature service onto `entity_df`.
 
     `entity_df` holds the entity keys the service needs (e.g. user_id, item_id) and
-    `event_timestamp`: each row gets the features as they were known before that moment.
+    `event_timestamp`: each row gets the features as they were known at that moment (computed
+    from data before it), or nulls when nothing was known yet (a user's first visit).
+
+    An id that appears in none of the service's feature tables is almost always a mistake (a
+    wrong data set, a typo) and is an error; `unknown="allow"` lets such ids through with nulls.
     """
     store = feature_store(settings)
     keys = _service_keys(store, service)
     _check_entity_frame(entity_df, keys)
+    if unknown == "error":
+        _check_known_ids(store, service, entity_df)
     frame = entity_df.copy()
     frame["event_timestamp"] = pd.to_datetime(frame["event_timestamp"], utc=True)
     job = store.get_historical_features(
         entity_df=frame, features=store.get_feature_service(service)
     )
     return job.to_df()
+
+
+def _check_known_ids(store: FeatureStore, service: str, entity_df: pd.DataFrame) -> None:
+    import duckdb
+
+    checked: set[str] = set()
+    for projection in store.get_feature_service(service).feature_view_projections:
+        view = store.get_feature_view(projection.name)
+        for key in [k for k in view.join_keys if k not in checked]:
+            checked.add(key)
+            files = glob.glob(view.batch_source.path)
+            known = set()
+            if files:
+                sql = f'SELECT DISTINCT "{key}" FROM read_parquet($files)'
+                with duckdb.connect() as con:
+                    known = {r[0] for r in con.execute(sql, {"files": files}).fetchall()}
+            missing = sorted(set(entity_df[key]) - known)
+            if missing:
+                raise TrainingSetError(
+                    f"{len(missing)} {key} value(s) appear in no {view.name} feature table, "
+                    f"e.g. {missing[:5]}; check the data set, or pass unknown='allow' to get "
+                    "nulls for them"
+                )
 
 
 def _service_keys(store: FeatureStore, service: str) -> list[str]:
@@ -126,40 +232,85 @@ def _check_entity_frame(entity_df: pd.DataFrame, keys: list[str]) -> None:
         raise TrainingSetError(f"duplicate entity rows (same keys and time) at {rows}")
 
 
-def materialize(settings: Settings, interval: Interval) -> list[str]:
-    """Load the features of [start, end) into the online store; safe to repeat."""
+def materialize(settings: Settings, interval: Interval, flow: str | None = None) -> list[str]:
+    """Load the feature rows stamped within [start, end] into the online store; safe to repeat.
+
+    `flow` limits it to the views fed by that flow (their `flow` tag): the sales weeks need not be
+    scanned when an interactions interval arrives. A view with no feature table yet is skipped
+    (and logged). Returns the views materialised.
+    """
     store = feature_store(settings)
-    store.materialize(interval.start, interval.end)
-    return [view.name for view in store.list_feature_views()]
+    views = []
+    for view in store.list_feature_views():
+        if flow is not None and view.tags.get("flow") != flow:
+            continue
+        if not glob.glob(view.batch_source.path):
+            log.info(
+                "materialize: %s has no feature tables yet (%s)", view.name, view.batch_source.path
+            )
+            continue
+        views.append(view.name)
+    if views:
+        store.materialize(interval.start, interval.end, feature_views=views)
+    return views
+
+
+EntityRow = dict[str, str]
 
 
 @dataclass
 class OnlineFeatures:
-    """Features per requested entity, in request order; `known[i]` is False for an entity
-    the store has never seen (its features are None), which is an answer, not an error."""
+    """Features per requested entity, in request order.
 
-    entity: str
-    ids: list[str]
+    `known[i]` is False for an entity the store has never seen (its features are None), which is
+    an answer, not an error; `as_of[i]` is when its row became known (None when unknown), so a
+    caller can judge staleness against the view's TTL.
+    """
+
+    keys: list[str]
+    entities: list[EntityRow]
     features: dict[str, list[Any]] = field(default_factory=dict)
     known: list[bool] = field(default_factory=list)
+    as_of: list[datetime | None] = field(default_factory=list)
 
     def row(self, i: int) -> dict[str, Any]:
         return {name: values[i] for name, values in self.features.items()}
 
 
 def online_features(
-    settings: Settings, view: str, ids: list[str], store: FeatureStore | None = None
+    settings: Settings,
+    view: str,
+    entities: list[str] | list[EntityRow],
+    store: FeatureStore | None = None,
 ) -> OnlineFeatures:
-    """Online features of one feature view for a batch of entity ids (one call)."""
+    """Online features of one feature view for a batch of entities, in one call.
+
+    `entities` are ids when the view has one key (users: `["u1", "u2"]`), else one dict of keys
+    per entity (`[{"item_id": "1", "store_id": "2"}]`).
+    """
     store = store or feature_store(settings)
     feature_view = store.get_feature_view(view)
-    (key,) = feature_view.join_keys
+    keys = list(feature_view.join_keys)
+    rows = [e if isinstance(e, dict) else {keys[0]: e} for e in entities]
+    for entity, row in zip(entities, rows, strict=True):
+        if sorted(row) != sorted(keys) or (not isinstance(entity, dict) and len(keys) > 1):
+            raise ValueError(f"{view} is keyed by {keys}; got the entity {entity!r}")
     refs = [f"{view}:{f.name}" for f in feature_view.features]
     try:
-        result = store.get_online_features(features=refs, entity_rows=[{key: i} for i in ids])
-        values = result.to_dict()
+        result = store.get_online_features(features=refs, entity_rows=rows)
+        values = result.to_dict(include_event_timestamps=True)
     except Exception as exc:  # the store's client errors differ per backend
         raise FeaturesUnavailable(f"online store did not answer for {view}: {exc}") from exc
     features = {f.name: values[f.name] for f in feature_view.features}
-    known = [any(v[i] is not None for v in features.values()) for i in range(len(ids))]
-    return OnlineFeatures(entity=key, ids=list(ids), features=features, known=known)
+    stamps = values.get(f"{feature_view.features[0].name}__ts", [None] * len(rows))
+    known = [any(v[i] is not None for v in features.values()) for i in range(len(rows))]
+    as_of = [_as_datetime(t) if k else None for t, k in zip(stamps, known, strict=True)]
+    return OnlineFeatures(keys=keys, entities=rows, features=features, known=known, as_of=as_of)
+
+
+def _as_datetime(stamp: Any) -> datetime | None:
+    if stamp is None:
+        return None
+    if isinstance(stamp, datetime):
+        return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+    return datetime.fromtimestamp(float(stamp), tz=UTC)

@@ -17,6 +17,12 @@ from feast.types import Array, Bool, FeastType, Float64, Int64, String, UnixTime
 
 from aisle.settings import get_settings
 from features.feature_tables import ITEM_POPULARITY_SCHEMA, USER_ACTIVITY_SCHEMA, feature_dir
+from features.pricing_tables import (
+    DEMAND_HISTORY_SCHEMA,
+    ITEM_PRICE_SCHEMA,
+    STORE_ATTRIBUTES,
+    latest_store_attributes_schema,
+)
 from features.sources import resolve
 
 _ARROW_TO_FEAST: dict[pa.DataType, FeastType] = {
@@ -25,6 +31,7 @@ _ARROW_TO_FEAST: dict[pa.DataType, FeastType] = {
     pa.float64(): Float64,
     pa.bool_(): Bool,
     pa.list_(pa.string()): Array(String),
+    pa.list_(pa.float64()): Array(Float64),
 }
 
 
@@ -45,8 +52,20 @@ def fields_of(schema: pa.Schema, *keys: str, prefix: str = "") -> list[Field]:
     ]
 
 
+def daily_source(dataset: str, view: str, schema: pa.Schema, *keys: str, prefix: str = ""):
+    """The FileSource over a feature table's daily partitions (Feast wants a glob of files)."""
+    mapping = {c.name: prefix + c.name for c in feature_columns(schema, *keys)} if prefix else {}
+    return FileSource(
+        name=f"{view}_source",
+        path=str(feature_dir(_settings, dataset, view) / "date=*" / "*.parquet"),
+        timestamp_field="event_timestamp",
+        field_mapping=mapping,
+    )
+
+
 _settings = get_settings()
 INTERACTIONS_DATASET = resolve(_settings.interactions_source).dataset
+SALES_DATASET = resolve(_settings.sales_source).dataset
 
 user = Entity(
     name="user", join_keys=["user_id"], value_type=ValueType.STRING, description="a shopper"
@@ -58,12 +77,8 @@ store = Entity(
     name="store", join_keys=["store_id"], value_type=ValueType.STRING, description="a store"
 )
 
-user_activity_source = FileSource(
-    name="user_activity_source",
-    path=str(
-        feature_dir(_settings, INTERACTIONS_DATASET, "user_activity") / "date=*" / "*.parquet"
-    ),
-    timestamp_field="event_timestamp",
+user_activity_source = daily_source(
+    INTERACTIONS_DATASET, "user_activity", USER_ACTIVITY_SCHEMA, "user_id"
 )
 user_activity_fv = FeatureView(
     name="user_activity_fv",
@@ -72,20 +87,13 @@ user_activity_fv = FeatureView(
     schema=fields_of(USER_ACTIVITY_SCHEMA, "user_id"),
     source=user_activity_source,
     online=True,
-    tags={"team": "recommender", "window": "30d"},
+    tags={"flow": "interactions", "window": "30d"},
 )
 
 # Item features are named item_* (events_7d of an item is not events_7d of a user: one
 # feature service holds both, and Feast wants each name once).
-item_popularity_source = FileSource(
-    name="item_popularity_source",
-    path=str(
-        feature_dir(_settings, INTERACTIONS_DATASET, "item_popularity") / "date=*" / "*.parquet"
-    ),
-    timestamp_field="event_timestamp",
-    field_mapping={
-        c.name: f"item_{c.name}" for c in feature_columns(ITEM_POPULARITY_SCHEMA, "item_id")
-    },
+item_popularity_source = daily_source(
+    INTERACTIONS_DATASET, "item_popularity", ITEM_POPULARITY_SCHEMA, "item_id", prefix="item_"
 )
 item_popularity_fv = FeatureView(
     name="item_popularity_fv",
@@ -94,7 +102,7 @@ item_popularity_fv = FeatureView(
     schema=fields_of(ITEM_POPULARITY_SCHEMA, "item_id", prefix="item_"),
     source=item_popularity_source,
     online=True,
-    tags={"team": "recommender", "window": "30d"},
+    tags={"flow": "interactions", "window": "30d"},
 )
 
 recommender_v1 = FeatureService(
@@ -103,4 +111,64 @@ recommender_v1 = FeatureService(
     description="What the recommender sees of a user and a candidate item.",
 )
 
-OBJECTS = [user, item, store, user_activity_fv, item_popularity_fv, recommender_v1]
+# Pricing: weekly views keyed by item and store (DESIGN: item_price_fv). Shelf prices are posted
+# when a week starts; a week's units are known when it ends (features.pricing_tables). Rows are
+# stamped at week boundaries; a TTL under a week means a week without a row reads as null, never
+# as the week before. (Whole days: Feast's DuckDB store cannot express days plus seconds.)
+ONE_WEEK = timedelta(days=6)
+item_price_fv = FeatureView(
+    name="item_price_fv",
+    entities=[item, store],
+    ttl=ONE_WEEK,
+    schema=fields_of(ITEM_PRICE_SCHEMA, "item_id", "store_id"),
+    source=daily_source(SALES_DATASET, "item_price", ITEM_PRICE_SCHEMA, "item_id", "store_id"),
+    online=True,
+    tags={"flow": "sales", "grain": "week"},
+)
+demand_history_fv = FeatureView(
+    name="demand_history_fv",
+    entities=[item, store],
+    ttl=ONE_WEEK,
+    schema=fields_of(DEMAND_HISTORY_SCHEMA, "item_id", "store_id"),
+    source=daily_source(
+        SALES_DATASET, "demand_history", DEMAND_HISTORY_SCHEMA, "item_id", "store_id"
+    ),
+    online=True,
+    tags={"flow": "sales", "grain": "week", "window": "4w"},
+)
+pricing_views = [item_price_fv, demand_history_fv]
+
+# Store attributes are whatever columns the stores table brings: the fields come from the newest
+# feature table's schema, so the view appears once a stores snapshot has been ingested (and the
+# features DAG re-applies the definitions when that changes them). Named store_* in services.
+STORE_ATTRIBUTES_SCHEMA = latest_store_attributes_schema(_settings, SALES_DATASET)
+if STORE_ATTRIBUTES_SCHEMA is not None and feature_columns(STORE_ATTRIBUTES_SCHEMA, "store_id"):
+    store_attributes_fv = FeatureView(
+        name="store_attributes_fv",
+        entities=[store],
+        ttl=timedelta(days=3650),  # attributes hold until the next snapshot replaces them
+        schema=fields_of(STORE_ATTRIBUTES_SCHEMA, "store_id", prefix="store_"),
+        source=daily_source(
+            SALES_DATASET, STORE_ATTRIBUTES, STORE_ATTRIBUTES_SCHEMA, "store_id", prefix="store_"
+        ),
+        online=True,
+        tags={"flow": "sales", "grain": "snapshot"},
+    )
+    pricing_views.append(store_attributes_fv)
+
+pricing_v1 = FeatureService(
+    name="pricing_v1",
+    features=pricing_views,
+    description="What the pricing model sees of an item in a store: its shelf and its demand.",
+)
+
+OBJECTS = [
+    user,
+    item,
+    store,
+    user_activity_fv,
+    item_popularity_fv,
+    recommender_v1,
+    *pricing_views,
+    pricing_v1,
+]

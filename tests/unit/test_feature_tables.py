@@ -145,22 +145,24 @@ def test_no_feature_uses_an_event_at_or_after_the_end_of_the_day(settings, land_
         interval=NEXT_DAY,
     )
     run_etl(settings, "shop", "interactions", NEXT_DAY)
-    land_raw(ITEMS.replace("Drinks|Tea", "Zebra|Tea"), table="items", interval=D)  # as of D+1
-    run_etl(settings, "shop", "items", D)
+    # a snapshot as of the end of D+1 (dated D+2): D+1 may use it, D may not
+    land_raw(ITEMS.replace("Drinks|Tea", "Zebra|Tea"), table="items", interval=NEXT_DAY)
+    run_etl(settings, "shop", "items", NEXT_DAY)
 
     both = build_feature_tables(settings, "shop", Interval.parse("2024-03-10", "2024-03-12"))
     assert _digest([paths[0] for paths in both.values()]) == before  # day D did not change
 
     users = _by(_rows(both["user_activity"][1]), "user_id")
     assert users["u1"]["events_1d"] == 1 and users["u1"]["days_since_last_event"] == 1.0
-    assert users["u4"]["top_category"] == "Zebra"  # D+1 uses the snapshot dated D+1
+    assert users["u4"]["top_category"] == "Zebra"  # D+1 uses the snapshot as of its end
     assert "u7" in users
     assert {r["event_timestamp"] for r in users.values()} == {datetime(2024, 3, 12, tzinfo=UTC)}
 
 
 def test_a_day_before_any_item_snapshot_has_no_category(settings, land_raw):
     _curate(settings, land_raw)
-    written = build_feature_tables(settings, "shop", Interval.parse("2024-02-29", "2024-03-01"))
+    # the first snapshot is dated 2024-03-01 (as of the end of 02-29): 02-28 has none
+    written = build_feature_tables(settings, "shop", Interval.parse("2024-02-28", "2024-02-29"))
     users = _by(_rows(written["user_activity"][0]), "user_id")
     assert users["u3"]["top_category"] is None and users["u3"]["top_category_share"] is None
     assert users["u3"]["events_30d"] == 2

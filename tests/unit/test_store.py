@@ -128,7 +128,12 @@ def test_bad_entity_frames_are_clear_errors(featured, frame, message):
         store.training_set(featured, frame)
 
 
-def test_unknown_entities_get_nulls_not_errors(featured):
+def test_unknown_entities_are_an_error_or_nulls_when_allowed(featured):
+    unknown_user = pd.DataFrame(
+        {"user_id": ["nobody"], "item_id": ["i1"], "event_timestamp": ["2024-03-08"]}
+    )
+    with pytest.raises(store.TrainingSetError, match=r"user_id value\(s\) appear in no"):
+        store.training_set(featured, unknown_user)
     frame = store.training_set(
         featured,
         pd.DataFrame(
@@ -138,6 +143,7 @@ def test_unknown_entities_get_nulls_not_errors(featured):
                 "event_timestamp": [pd.Timestamp("2024-03-08", tz="UTC")],
             }
         ),
+        unknown="allow",
     )
     assert pd.isna(frame.loc[0, "events_30d"])
     assert pd.isna(frame.loc[0, "item_events_7d"])
