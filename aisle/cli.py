@@ -13,6 +13,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from .cli_common import DataDir, End, Flow, Start, console
+from .cli_common import fail as _fail
+from .cli_features import features_app
 from .settings import BUILTIN_SOURCES, get_settings
 
 app = typer.Typer(
@@ -26,27 +29,7 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Fetch and prepare the built-in data sets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
-# Piped or logged output gets room for the summary table instead of 80 truncated columns.
-console = Console(width=None if sys.stdout.isatty() else 130)
-
-DataDir = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir", help="Root of the local stores [env: AISLE_DATA_DIR; default: data]."
-    ),
-]
-Flow = Annotated[
-    str,
-    typer.Argument(
-        help="`interactions` (events + items, the recommender's) or `sales` (weekly sales + "
-        "items + stores, the pricing model's)."
-    ),
-]
-
-
-def _fail(message: str) -> typer.Exit:
-    console.print(f"[red]error:[/red] {message}")
-    return typer.Exit(code=1)
+app.add_typer(features_app, name="features")
 
 
 @app.command("settings")
@@ -94,8 +77,8 @@ def data_fetch(
 @app.command("etl")
 def etl(
     flow: Flow,
-    start: Annotated[datetime, typer.Option(help="Start of the data interval (inclusive), UTC.")],
-    end: Annotated[datetime, typer.Option(help="End of the data interval (exclusive), UTC.")],
+    start: Start,
+    end: End,
     source: Annotated[
         str | None,
         typer.Option(

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import shutil
 import statistics
@@ -29,8 +27,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
+from common import ROOT, WORK, machine, write_results
+
 CHUNK_EVENTS = 1_000_000  # events per simulated shop; larger files are several shops in a row
 CHUNK_DAYS = 182
 
@@ -142,27 +140,6 @@ def summarise(runs: list[dict[str, Any]], rows: int) -> dict[str, Any]:
     }
 
 
-def machine() -> dict[str, Any]:
-    import pandas as pd
-    import psutil
-    import pyarrow as pa
-
-    def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
-        return done.stdout.strip()
-
-    return {
-        "cpu_count": os.cpu_count(),
-        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "pandas": pd.__version__,
-        "pyarrow": pa.__version__,
-        "git_commit": git("rev-parse", "HEAD"),
-        "modified_files": git("diff", "--name-only", "HEAD", "--", "features", "aisle").split(),
-    }
-
-
 def markdown(report: dict[str, Any]) -> str:
     lines = [
         "# ETL benchmark",
@@ -202,7 +179,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
     p.add_argument("--quick", action="store_true", help="sizes 100,000 and 1,000,000")
     p.add_argument("--repeats", type=int, help="default: 3 up to 1M events, 1 above")
-    p.add_argument("--workdir", type=Path, default=ROOT / "benchmarks" / ".work")
+    p.add_argument("--workdir", type=Path, default=WORK)
     p.add_argument("--child", choices=["etl", "reference"], help=argparse.SUPPRESS)
     p.add_argument("--csv", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--meta", help=argparse.SUPPRESS)
@@ -252,10 +229,7 @@ def main(argv: list[str] | None = None) -> None:
                 label = f"{what} {key} {large['rows']:,} ÷ {small['rows']:,}"
                 ratios[label] = round(large[what][key] / small[what][key], 3)
     report = {"machine": machine(), "sizes": results, "ratios": ratios}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "etl.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    (RESULTS / "etl.md").write_text(markdown(report))
-    console.print(markdown(report))
+    write_results("etl", report, markdown(report))
 
 
 if __name__ == "__main__":

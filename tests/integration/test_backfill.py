@@ -1,5 +1,7 @@
 """Airflow's own backfill, run by the scheduler of `airflow standalone`, walks the orange juice
-weeks through the ingest DAG: the same DAG the replay and the tests run, under real Airflow."""
+weeks through the ingest DAG: the same DAG the replay and the tests run, under real Airflow. The
+scheduler then triggers the features DAG from the ingest's Asset events, and it materialises
+every week."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import pandas as pd
 import pytest
 
 from aisle import airflow_env
+from features import store
 from features.etl import summary_path
 from features.storage import Interval
 
@@ -127,10 +130,31 @@ def test_airflow_backfill_walks_the_weeks(prepared_copy, standalone):
         time.sleep(3)
     assert backfilled == {f"backfill__{iv.end.isoformat()}": "success" for iv in intervals}
 
+    # The features DAG, scheduled on the Asset the ETL task updates, processes every week.
+    tables = prepared_copy.data_dir / "features" / "orange_juice" / "item_price"
+    expected = [tables / f"date={w}" / "part-0.parquet" for w in WEEKS]
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        triggered = _run_states(airflow, standalone, prefix="asset_triggered__", dag_id="features")
+        done = triggered and set(triggered.values()) <= {"success", "failed"}
+        if done and all(p.exists() for p in expected):
+            break
+        time.sleep(3)
+    assert triggered and set(triggered.values()) == {"success"}, triggered
+    assert all(p.exists() for p in expected)
+    last = pd.read_parquet(expected[-1]).iloc[0]
+    os.environ.update(standalone)  # the store reads its paths from the same environment
+    found = store.online_features(
+        prepared_copy, "item_price_fv", [{"item_id": last.item_id, "store_id": last.store_id}]
+    )
+    assert found.row(0)["price"] == last.price
 
-def _run_states(airflow: str, env: dict, prefix: str) -> dict[str, str]:
+
+def _run_states(
+    airflow: str, env: dict, prefix: str, dag_id: str = "ingest_sales"
+) -> dict[str, str]:
     listed = subprocess.run(
-        [airflow, "dags", "list-runs", "ingest_sales", "--output", "json"],
+        [airflow, "dags", "list-runs", dag_id, "--output", "json"],
         env=env,
         capture_output=True,
         text=True,

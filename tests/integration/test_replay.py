@@ -6,6 +6,8 @@ import pandas as pd
 import pytest
 
 from aisle import replay
+from features import store
+from features.feature_tables import feature_dir
 from features.summary import zone_summary
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -37,3 +39,18 @@ def test_full_replay_through_airflow_reconciles(prepared_copy, flow, schedule, d
     assert sum(len(pd.read_parquet(p)) for p in curated.glob("date=*/part-0.parquet")) == (
         events.curated
     )
+
+    # Each ingest run was followed by a features run: every curated day (interactions) or sales
+    # week has its feature tables, and the online store answers with the newest of them.
+    view, table, keys, column = {
+        "interactions": ("user_activity_fv", "user_activity", ["user_id"], "events_30d"),
+        "sales": ("item_price_fv", "item_price", ["item_id", "store_id"], "price"),
+    }[flow]
+    tables = sorted(feature_dir(settings, dataset, table).glob("date=*/part-0.parquet"))
+    days_with_data = [p for p in curated.glob("date=*/part-0.parquet") if pd.read_parquet(p).size]
+    expected = len(list(curated.glob("date=*"))) if flow == "interactions" else len(days_with_data)
+    assert len(tables) == expected
+    newest = pd.read_parquet(tables[-1]).head(20)
+    found = store.online_features(settings, view, newest[keys].to_dict("records"))
+    assert all(found.known)
+    assert found.features[column] == newest[column].tolist()

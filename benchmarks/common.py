@@ -1,0 +1,49 @@
+"""What every benchmark shares: the machine and commit behind a run, percentiles, the results."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+WORK = ROOT / "benchmarks" / ".work"  # git-ignored: generated inputs and data folders
+
+
+def machine() -> dict[str, Any]:
+    import pandas as pd
+    import psutil
+    import pyarrow as pa
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+        return done.stdout.strip()
+
+    return {
+        "cpu_count": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "pandas": pd.__version__,
+        "pyarrow": pa.__version__,
+        "git_commit": git("rev-parse", "HEAD"),
+        "modified_files": git("diff", "--name-only", "HEAD", "--", "features", "aisle").split(),
+    }
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0..100) by linear interpolation, as numpy's default."""
+    import numpy as np
+
+    return float(np.percentile(values, q))
+
+
+def write_results(name: str, report: dict[str, Any], markdown: str) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (RESULTS / f"{name}.md").write_text(markdown)
+    print(markdown)

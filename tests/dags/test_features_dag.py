@@ -1,0 +1,89 @@
+"""The features DAG: scheduled on the ingest Assets, wired build → apply → materialize, and a real
+run after a real ingest run, with the interval carried by the Asset event."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from aisle import airflow_env
+from aisle.replay import load_dag
+from features import store
+from features.pipeline import intervals_to_process
+from features.storage import Interval
+
+
+@pytest.fixture(scope="module")
+def dag():
+    return load_dag("features")
+
+
+def test_scheduled_on_the_curated_assets(dag):
+    assert {a.name for a in dag.timetable.asset_condition.objects} == {
+        "curated_interactions",
+        "curated_sales",
+    }
+    assert dag.doc_md and "Rerun" in dag.doc_md
+    assert dag.default_args["retries"] == 2
+
+
+def test_tasks_run_build_then_apply_then_materialize(dag):
+    assert dag.get_task("build").upstream_task_ids == {"intervals"}
+    assert dag.get_task("apply").upstream_task_ids == {"build"}
+    assert dag.get_task("materialize").upstream_task_ids == {"apply", "intervals"}
+    assert [a.name for a in dag.get_task("materialize").outlets] == ["online_features"]
+
+
+def test_intervals_come_from_asset_events_once_each_in_time_order():
+    week = {
+        "flow": "sales",
+        "start": "1990-06-21T00:00:00+00:00",
+        "end": "1990-06-28T00:00:00+00:00",
+    }
+    earlier = {**week, "start": "1990-06-14T00:00:00+00:00", "end": "1990-06-21T00:00:00+00:00"}
+    found = intervals_to_process([week, earlier, week, {}], params={"flow": "interactions"})
+    assert found == [earlier, week]  # events win over params; duplicates count once
+
+
+@pytest.mark.parametrize(
+    ("extras", "params", "message"),
+    [
+        ([], {}, "nothing to process"),
+        ([], {"flow": "returns", "start": "2024-01-01", "end": "2024-01-02"}, "unknown flow"),
+        ([], {"flow": "sales", "start": "2024-01-02", "end": "2024-01-01"}, "empty data interval"),
+    ],
+)
+def test_bad_run_requests_are_clear_errors(extras, params, message):
+    with pytest.raises(ValueError, match=message):
+        intervals_to_process(extras, params)
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_an_ingest_run_then_a_features_run_fill_the_online_store(prepared_copy, dag):
+    from airflow.models.asset import AssetEvent
+    from airflow.utils.session import create_session
+
+    airflow_env.migrate_db(prepared_copy)  # exports the settings for the DAGs and their tasks
+    week = Interval.parse("1990-06-14", "1990-06-21")
+    ingest = load_dag("ingest_sales").test(logical_date=week.end)
+    assert str(ingest.state) == "success"
+    with create_session() as session:
+        event = (
+            session.query(AssetEvent)
+            .filter(AssetEvent.source_run_id == ingest.run_id)
+            .filter(AssetEvent.source_task_id == "etl_sales")
+            .one()
+        )
+        extra = dict(event.extra)
+    assert extra == {"flow": "sales", "start": week.start.isoformat(), "end": week.end.isoformat()}
+
+    # What the scheduler does with that event, run here in-process with the same interval.
+    run = dag.test(run_conf={"flow": "sales", "start": "1990-06-14", "end": "1990-06-21"})
+    assert str(run.state) == "success"
+    found = store.online_features(
+        prepared_copy, "item_price_fv", [{"item_id": "1", "store_id": "2"}]
+    )
+    assert found.known == [True]
+    assert found.as_of == [datetime(1990, 6, 14, tzinfo=UTC)]
