@@ -59,6 +59,11 @@ class Settings(BaseSettings):
         description="local: files, SQLite (nothing to install). production: PostgreSQL and "
         "Redis (AISLE_FEAST_REGISTRY_URL, AISLE_FEAST_REDIS).",
     )
+    feast_offline_store: Literal["duckdb", "file"] = Field(
+        default="duckdb",
+        description="Feast's offline store over the feature tables: DuckDB (the measured "
+        "default, benchmarks/training_set.py) or Feast's pandas/dask file store.",
+    )
     feast_registry_url: str | None = Field(
         default=None, description="SQLAlchemy URL of Feast's SQL registry (production profile)."
     )
