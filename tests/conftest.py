@@ -4,6 +4,7 @@ AIRFLOW_HOME for this test session) is set here, before any test module imports 
 from __future__ import annotations
 
 import os
+import socket
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -84,3 +85,24 @@ def prepared_copy(prepared_settings: Settings, tmp_path: Path) -> Settings:
     data_dir.mkdir()
     (data_dir / "sources").symlink_to(prepared_settings.sources_dir.resolve())
     return prepared_settings.model_copy(update={"data_dir": data_dir})
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture
+def production_services() -> dict[str, str]:
+    """The production profile's settings over the CI host's PostgreSQL and Redis.
+
+    Skipped only on a developer's machine without the services; in CI (which starts them) a
+    missing service is a failure, never a skip.
+    """
+    if not os.environ.get("CI") and not (_port_open(5432) and _port_open(6379)):
+        pytest.skip("the production profile needs PostgreSQL (5432) and Redis (6379)")
+    return {
+        "profile": "production",
+        "feast_registry_url": "postgresql+psycopg://postgres@127.0.0.1:5432/test",
+        "feast_redis": "127.0.0.1:6379",
+    }

@@ -195,3 +195,16 @@ def test_unknown_ids_are_a_clear_error_unless_allowed(applied):
         store.training_set(applied, labels, service="pricing_v1")
     frame = store.training_set(applied, labels, service="pricing_v1", unknown="allow")
     assert pd.isna(frame.set_index("item_id").loc["nope", "price"])
+
+
+@pytest.mark.integration
+def test_pricing_views_on_postgres_and_redis(shop, production_services):
+    production = shop.model_copy(update=production_services)
+    store.apply(production)
+    store.materialize(production, SIX_WEEKS, flow="sales")
+    found = store.online_features(
+        production, "demand_history_fv", [{"item_id": "b", "store_id": "s1"}]
+    )
+    assert found.row(0)["units_lag1"] == _units("b", "s1", 5)
+    frame = store.training_set(production, _labels(), service="pricing_v1")
+    assert frame["price"].notna().sum() == len(_labels()) - 1  # all but c/s2 in week 2

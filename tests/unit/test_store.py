@@ -3,7 +3,6 @@ lookup, on the local profile (files + SQLite) and the production profile (Postgr
 
 from __future__ import annotations
 
-import os
 import socket
 import uuid
 
@@ -162,30 +161,14 @@ def test_materialise_and_look_up_online(featured):
     assert list(found.row(0)["last_item_ids"]) == list(last.loc["u1", "last_item_ids"])
 
 
-def _port_open(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-# Skipped only on a developer's machine without the services; in CI (which starts them) a
-# missing service is a failure, never a skip.
-production = pytest.mark.skipif(
-    not os.environ.get("CI") and not (_port_open(5432) and _port_open(6379)),
-    reason="the production profile needs the CI host's PostgreSQL (5432) and Redis (6379)",
-)
-
-
 @pytest.fixture
-def production_settings(featured):
+def production_settings(featured, production_services):
     """The same data, registered in PostgreSQL and served from Redis."""
-    featured.profile = "production"
-    featured.feast_registry_url = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-    featured.feast_redis = "127.0.0.1:6379"
+    featured = featured.model_copy(update=production_services)
     store.apply(featured)
     return featured
 
 
-@production
 @pytest.mark.integration
 def test_production_profile_on_postgres_and_redis(production_settings):
     store.materialize(production_settings, TEN_DAYS)
@@ -197,7 +180,6 @@ def test_production_profile_on_postgres_and_redis(production_settings):
     assert found.row(0) == store.online_features(local, "user_activity_fv", ["u1"]).row(0)
 
 
-@production
 @pytest.mark.integration
 def test_online_store_down_is_a_typed_unavailable(production_settings):
     with socket.socket() as s:  # a port nothing listens on: Redis "down"
