@@ -50,6 +50,8 @@ lock: venv
 
 bench: data
 	$(BIN)/python benchmarks/etl.py
+	$(BIN)/python benchmarks/online_features.py
+	$(BIN)/python benchmarks/training_set.py
 
 clean:
 	rm -rf $(VENV) $(DATA_DIR)

@@ -196,7 +196,7 @@ def _replay(
 @app.command("summary")
 def summary(data_dir: DataDir = None) -> None:
     """Show what landed where: per dataset and table, runs, rows and the zones' folders."""
-    from features.summary import zone_summary
+    from features.summary import feature_summary, zone_summary
 
     settings = get_settings(data_dir=data_dir)
     rows = zone_summary(settings)
@@ -231,8 +231,27 @@ def summary(data_dir: DataDir = None) -> None:
             "[green]yes[/green]" if r.reconciles else "[red]NO[/red]",
         )
     console.print(table)
-    for zone in ("raw", "curated", "quarantine", "runs"):
-        console.print(f"  {zone:<11} {getattr(settings, f'{zone}_dir').resolve()}")
+    features = feature_summary(settings)
+    if features:
+        table = Table(
+            "dataset",
+            "feature table",
+            "days",
+            "first",
+            "last",
+            "rows (newest)",
+            title="Feature tables (Feast offline store; the newest materialised online)",
+        )
+        for f in features:
+            table.add_row(
+                f.dataset, f.view, str(f.partitions), f.first, f.last, f"{f.rows_newest:,}"
+            )
+        console.print(table)
+    for zone in ("raw", "curated", "quarantine", "runs", "features"):
+        folder = (
+            settings.data_dir / zone if zone == "features" else getattr(settings, f"{zone}_dir")
+        )
+        console.print(f"  {zone:<11} {folder.resolve()}")
 
 
 @app.command("simulate")

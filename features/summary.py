@@ -44,3 +44,32 @@ def zone_summary(settings: Settings) -> list[TableTotals]:
             setattr(t, name, before + int(run[name]))
         t.reconciles &= bool(run["reconciles"])
     return list(totals.values())
+
+
+@dataclass
+class FeatureTableTotals:
+    dataset: str
+    view: str
+    partitions: int
+    first: str
+    last: str
+    rows_newest: int  # entities in the newest partition: what the online store serves now
+
+
+def feature_summary(settings: Settings) -> list[FeatureTableTotals]:
+    """Per dataset and view: the daily feature partitions written so far."""
+    import pyarrow.parquet as pq
+
+    found = []
+    for view_dir in sorted((settings.data_dir / "features").glob("*/*")):
+        parts = sorted(p for p in view_dir.glob("date=*/part-0.parquet"))
+        if not parts:
+            continue
+        days = [p.parent.name.removeprefix("date=") for p in parts]
+        newest = pq.read_metadata(parts[-1]).num_rows
+        found.append(
+            FeatureTableTotals(
+                view_dir.parent.name, view_dir.name, len(parts), days[0], days[-1], newest
+            )
+        )
+    return found
