@@ -77,7 +77,7 @@ def online(
     data_dir: DataDir = None,
 ) -> None:
     """Look entities up in the online store, as serving does (unknown ones are flagged)."""
-    from features.store import FeaturesUnavailable, online_features
+    from features.online import FeaturesUnavailable, online_features
 
     settings = get_settings(data_dir=data_dir)
     entities: list = [

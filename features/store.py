@@ -6,8 +6,7 @@
 * `apply(settings)`: registers the definitions when they changed (`feast apply`).
 * `training_set(...)`: a point-in-time-correct frame for an entity frame with event times.
 * `materialize(...)`: loads one data interval of features into the online store (stateless).
-* `online_features(...)`: features for one or many entities at serving time, with an explicit
-  "never seen" flag per row and a typed `FeaturesUnavailable` when the store cannot answer.
+* online lookup for serving lives in `features.online`.
 """
 
 from __future__ import annotations
@@ -18,8 +17,7 @@ import importlib
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -41,10 +39,6 @@ ENTITY_KEYS = {"user": "user_id", "item": "item_id", "store": "store_id"}
 
 class TrainingSetError(ValueError):
     """An entity frame the training-set builder cannot use; the message says what to fix."""
-
-
-class FeaturesUnavailable(RuntimeError):
-    """The online store did not answer; callers fall back (e.g. to popularity)."""
 
 
 def _export(settings: Settings) -> None:
@@ -253,64 +247,3 @@ def materialize(settings: Settings, interval: Interval, flow: str | None = None)
     if views:
         store.materialize(interval.start, interval.end, feature_views=views)
     return views
-
-
-EntityRow = dict[str, str]
-
-
-@dataclass
-class OnlineFeatures:
-    """Features per requested entity, in request order.
-
-    `known[i]` is False for an entity the store has never seen (its features are None), which is
-    an answer, not an error; `as_of[i]` is when its row became known (None when unknown), so a
-    caller can judge staleness against the view's TTL.
-    """
-
-    keys: list[str]
-    entities: list[EntityRow]
-    features: dict[str, list[Any]] = field(default_factory=dict)
-    known: list[bool] = field(default_factory=list)
-    as_of: list[datetime | None] = field(default_factory=list)
-
-    def row(self, i: int) -> dict[str, Any]:
-        return {name: values[i] for name, values in self.features.items()}
-
-
-def online_features(
-    settings: Settings,
-    view: str,
-    entities: list[str] | list[EntityRow],
-    store: FeatureStore | None = None,
-) -> OnlineFeatures:
-    """Online features of one feature view for a batch of entities, in one call.
-
-    `entities` are ids when the view has one key (users: `["u1", "u2"]`), else one dict of keys
-    per entity (`[{"item_id": "1", "store_id": "2"}]`).
-    """
-    store = store or feature_store(settings)
-    feature_view = store.get_feature_view(view)
-    keys = list(feature_view.join_keys)
-    rows = [e if isinstance(e, dict) else {keys[0]: e} for e in entities]
-    for entity, row in zip(entities, rows, strict=True):
-        if sorted(row) != sorted(keys) or (not isinstance(entity, dict) and len(keys) > 1):
-            raise ValueError(f"{view} is keyed by {keys}; got the entity {entity!r}")
-    refs = [f"{view}:{f.name}" for f in feature_view.features]
-    try:
-        result = store.get_online_features(features=refs, entity_rows=rows)
-        values = result.to_dict(include_event_timestamps=True)
-    except Exception as exc:  # the store's client errors differ per backend
-        raise FeaturesUnavailable(f"online store did not answer for {view}: {exc}") from exc
-    features = {f.name: values[f.name] for f in feature_view.features}
-    stamps = values.get(f"{feature_view.features[0].name}__ts", [None] * len(rows))
-    known = [any(v[i] is not None for v in features.values()) for i in range(len(rows))]
-    as_of = [_as_datetime(t) if k else None for t, k in zip(stamps, known, strict=True)]
-    return OnlineFeatures(keys=keys, entities=rows, features=features, known=known, as_of=as_of)
-
-
-def _as_datetime(stamp: Any) -> datetime | None:
-    if stamp is None:
-        return None
-    if isinstance(stamp, datetime):
-        return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
-    return datetime.fromtimestamp(float(stamp), tz=UTC)

@@ -9,7 +9,7 @@ import pytest
 
 from aisle import airflow_env
 from aisle.replay import load_dag
-from features import store
+from features import online
 from features.pipeline import intervals_to_process
 from features.storage import Interval
 
@@ -82,7 +82,7 @@ def test_an_ingest_run_then_a_features_run_fill_the_online_store(prepared_copy, 
     # What the scheduler does with that event, run here in-process with the same interval.
     run = dag.test(run_conf={"flow": "sales", "start": "1990-06-14", "end": "1990-06-21"})
     assert str(run.state) == "success"
-    found = store.online_features(
+    found = online.online_features(
         prepared_copy, "item_price_fv", [{"item_id": "1", "store_id": "2"}]
     )
     assert found.known == [True]

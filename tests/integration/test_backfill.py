@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from aisle import airflow_env
-from features import store
+from features import online
 from features.etl import summary_path
 from features.storage import Interval
 
@@ -144,7 +144,7 @@ def test_airflow_backfill_walks_the_weeks(prepared_copy, standalone):
     assert all(p.exists() for p in expected)
     last = pd.read_parquet(expected[-1]).iloc[0]
     os.environ.update(standalone)  # the store reads its paths from the same environment
-    found = store.online_features(
+    found = online.online_features(
         prepared_copy, "item_price_fv", [{"item_id": last.item_id, "store_id": last.store_id}]
     )
     assert found.row(0)["price"] == last.price

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from aisle import replay
-from features import store
+from features import online
 from features.feature_tables import feature_dir
 from features.summary import zone_summary
 
@@ -51,6 +51,6 @@ def test_full_replay_through_airflow_reconciles(prepared_copy, flow, schedule, d
     expected = len(list(curated.glob("date=*"))) if flow == "interactions" else len(days_with_data)
     assert len(tables) == expected
     newest = pd.read_parquet(tables[-1]).head(20)
-    found = store.online_features(settings, view, newest[keys].to_dict("records"))
+    found = online.online_features(settings, view, newest[keys].to_dict("records"))
     assert all(found.known)
     assert found.features[column] == newest[column].tolist()

@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from features import store
+from features import online, store
 from features.etl import run_etl
 from features.pricing_tables import build_pricing_tables, feature_dir
 from features.storage import Interval
@@ -177,7 +177,7 @@ def test_item_and_store_lookup_online(applied):
         "demand_history_fv",
         "store_attributes_fv",
     ]
-    found = store.online_features(
+    found = online.online_features(
         applied,
         "item_price_fv",
         [{"item_id": "a", "store_id": "s2"}, {"item_id": "zz", "store_id": "s1"}],
@@ -186,7 +186,7 @@ def test_item_and_store_lookup_online(applied):
     assert found.row(0)["price"] == _price("a", "s2", 5)  # the latest week
     assert found.as_of[0] == pd.Timestamp(WEEKS[5], tz="UTC")
     with pytest.raises(ValueError, match="keyed by"):
-        store.online_features(applied, "item_price_fv", ["a"])
+        online.online_features(applied, "item_price_fv", ["a"])
 
 
 def test_unknown_ids_are_a_clear_error_unless_allowed(applied):
@@ -202,7 +202,7 @@ def test_pricing_views_on_postgres_and_redis(shop, production_services):
     production = shop.model_copy(update=production_services)
     store.apply(production)
     store.materialize(production, SIX_WEEKS, flow="sales")
-    found = store.online_features(
+    found = online.online_features(
         production, "demand_history_fv", [{"item_id": "b", "store_id": "s1"}]
     )
     assert found.row(0)["units_lag1"] == _units("b", "s1", 5)

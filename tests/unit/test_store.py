@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features import store
+from features import online, store
 from features.etl import run_etl
 from features.feature_tables import build_feature_tables
 from features.storage import Interval
@@ -151,7 +151,7 @@ def test_unknown_entities_are_an_error_or_nulls_when_allowed(featured):
 def test_materialise_and_look_up_online(featured):
     assert "user_activity_fv" in store.materialize(featured, TEN_DAYS)
     store.materialize(featured, TEN_DAYS)  # stateless: the same interval again is harmless
-    found = store.online_features(featured, "user_activity_fv", ["u1", "nobody", "u2"])
+    found = online.online_features(featured, "user_activity_fv", ["u1", "nobody", "u2"])
     assert found.known == [True, False, True]
     assert found.row(1)["events_30d"] is None
     last = pd.read_parquet(
@@ -159,6 +159,21 @@ def test_materialise_and_look_up_online(featured):
     ).set_index("user_id")
     assert found.row(0)["events_30d"] == last.loc["u1", "events_30d"]
     assert list(found.row(0)["last_item_ids"]) == list(last.loc["u1", "last_item_ids"])
+
+
+def _feast_reads(settings, view: str, users: list[str]) -> dict:
+    fs = store.feature_store(settings)
+    names = [f.name for f in fs.get_feature_view(view).features]
+    rows = [{"user_id": u} for u in users]
+    found = fs.get_online_features(features=[f"{view}:{n}" for n in names], entity_rows=rows)
+    return {n: v for n, v in found.to_dict().items() if n in names}
+
+
+def test_the_lookup_reads_what_feast_reads(featured):
+    store.materialize(featured, TEN_DAYS)
+    users = ["u1", "nobody", "u3", "u2"]
+    ours = online.online_features(featured, "user_activity_fv", users)
+    assert ours.features == _feast_reads(featured, "user_activity_fv", users)
 
 
 @pytest.fixture
@@ -173,11 +188,12 @@ def production_settings(featured, production_services):
 def test_production_profile_on_postgres_and_redis(production_settings):
     store.materialize(production_settings, TEN_DAYS)
     unknown = f"nobody-{uuid.uuid4()}"
-    found = store.online_features(production_settings, "user_activity_fv", ["u1", unknown])
+    found = online.online_features(production_settings, "user_activity_fv", ["u1", unknown])
     assert found.known == [True, False]
+    assert found.features == _feast_reads(production_settings, "user_activity_fv", ["u1", unknown])
     local = production_settings.model_copy(update={"profile": "local"})
     store.materialize(local, TEN_DAYS)
-    assert found.row(0) == store.online_features(local, "user_activity_fv", ["u1"]).row(0)
+    assert found.row(0) == online.online_features(local, "user_activity_fv", ["u1"]).row(0)
 
 
 @pytest.mark.integration
@@ -186,5 +202,5 @@ def test_online_store_down_is_a_typed_unavailable(production_settings):
         s.bind(("127.0.0.1", 0))
         closed = s.getsockname()[1]
     production_settings.feast_redis = f"127.0.0.1:{closed}"
-    with pytest.raises(store.FeaturesUnavailable, match="online store did not answer"):
-        store.online_features(production_settings, "user_activity_fv", ["u1"])
+    with pytest.raises(online.FeaturesUnavailable, match="online store did not answer"):
+        online.online_features(production_settings, "user_activity_fv", ["u1"])
