@@ -24,7 +24,7 @@ import sys
 import time
 from typing import Any
 
-from common import ROOT, WORK, machine, write_results
+from common import RESULTS, ROOT, WORK, machine, write_results
 
 INPUTS = {
     # name: (flow, source, first day, end, service, simulator settings)
@@ -113,9 +113,10 @@ def child(name: str, offline: str) -> dict[str, Any]:
     frame = store.training_set(settings, entity_df, service=service)
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    assert len(frame) == len(entity_df), (len(frame), len(entity_df))
     return {
+        "labels": len(entity_df),
         "rows": len(frame),
+        "complete": len(frame) == len(entity_df),  # a point-in-time join keeps every label
         "columns": frame.shape[1],
         "seconds": seconds,
         "peak_rss_mb": peak,
@@ -140,6 +141,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--inputs", nargs="+", default=list(INPUTS), choices=list(INPUTS))
     p.add_argument("--stores", nargs="+", default=list(STORES), choices=list(STORES))
     p.add_argument("--timeout", type=int, default=1200)
+    p.add_argument("--report-only", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--child", nargs=2, metavar=("INPUT", "STORE"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
@@ -147,6 +149,11 @@ def main(argv: list[str] | None = None) -> None:
         return
 
     results = []
+    if args.report_only:  # re-render the last results (e.g. after changing the table)
+        report = json.loads((RESULTS / "training_set.json").read_text())
+        report["ratios"] = ratios(report["results"])
+        write_results("training_set", report, markdown(report))
+        return
     for name in args.inputs:
         print(f"preparing {name} ...", flush=True)
         prepare(name)
@@ -156,6 +163,16 @@ def main(argv: list[str] | None = None) -> None:
                 {"input": name, "store": offline, **run_child(name, offline, args.timeout)}
             )
             print(f"    {results[-1]}", flush=True)
+    # Runs of other inputs or stores from an earlier invocation are kept (a partial rerun).
+    previous = RESULTS / "training_set.json"
+    if previous.exists():
+        ran = {(r["input"], r["store"]) for r in results}
+        kept = [
+            r
+            for r in json.loads(previous.read_text())["results"]
+            if (r["input"], r["store"]) not in ran
+        ]
+        results = sorted(kept + results, key=lambda r: (list(INPUTS).index(r["input"]), r["store"]))
     report = {"machine": machine(), "results": results, "ratios": ratios(results)}
     write_results("training_set", report, markdown(report))
 
@@ -170,6 +187,10 @@ def ratios(results: list[dict[str, Any]]) -> dict[str, float | str]:
         if "error" in duck or "error" in file:
             out[f"{name} file ÷ duckdb"] = "n/a (a run failed)"
             continue
+        if not file.get("complete", True):
+            out[f"{name} file store"] = (
+                f"lost {duck['rows'] - file['rows']:,} of {duck['rows']:,} labels"
+            )
         out[f"{name} time file ÷ duckdb"] = round(file["seconds"] / duck["seconds"], 2)
         out[f"{name} peak RSS file ÷ duckdb"] = round(file["peak_rss_mb"] / duck["peak_rss_mb"], 2)
     return out
@@ -183,16 +204,18 @@ def markdown(report: dict[str, Any]) -> str:
         f"Machine: {m['cpu_count']} CPUs, {m['memory_gb']} GB, Python {m['python']}, "
         f"commit {m['git_commit'][:10]}. One fresh process per run.",
         "",
-        "| input | store | labels | seconds | labels/s | peak RSS MB |",
-        "|---|---|---:|---:|---:|---:|",
+        "| input | store | labels | rows returned | seconds | labels/s | peak RSS MB |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in report["results"]:
         if "error" in r:
-            lines.append(f"| {r['input']} | {r['store']} | | failed: {r['error'][:120]} | | |")
+            lines.append(f"| {r['input']} | {r['store']} | | failed: {r['error'][-160:]} | | | |")
             continue
+        labels = r.get("labels", r["rows"])
+        returned = f"{r['rows']:,}" + ("" if r["rows"] == labels else " (**rows lost**)")
         lines.append(
-            f"| {r['input']} | {r['store']} | {r['rows']:,} | {r['seconds']:.1f} | "
-            f"{r['rows'] / r['seconds']:,.0f} | {r['peak_rss_mb']:,.0f} |"
+            f"| {r['input']} | {r['store']} | {labels:,} | {returned} | {r['seconds']:.1f} | "
+            f"{labels / r['seconds']:,.0f} | {r['peak_rss_mb']:,.0f} |"
         )
     lines += ["", "| ratio | value |", "|---|---:|"]
     lines += [f"| {k} | {v} |" for k, v in sorted(report["ratios"].items())]

@@ -29,6 +29,9 @@ from airflow.sdk import Param, dag, task
 
 from aisle.assets import curated_asset, features_asset
 
+# (This file is not called features.py: Airflow puts the dags folder on sys.path, and a module
+# named `features` there would shadow the `features` package the tasks import.)
+
 
 @dag(
     dag_id="features",
