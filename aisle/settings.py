@@ -39,6 +39,11 @@ class Settings(BaseSettings):
         default="@daily",
         description="Cron schedule of the ingest_interactions DAG; each run is one data interval.",
     )
+    features_sweep_schedule: str = Field(
+        default="@hourly",
+        description="When the features DAG also runs on its own, to pick up curated intervals "
+        "whose Asset events Airflow dropped (apache/airflow#56050).",
+    )
     sales_schedule: str = Field(
         default="0 0 * * 4",
         description="Cron schedule of the ingest_sales DAG (default: weekly from Thursday, the "
@@ -100,7 +105,7 @@ class Settings(BaseSettings):
         """One JSON summary per ETL run."""
         return self.data_dir / "runs"
 
-    @field_validator("interactions_schedule", "sales_schedule")
+    @field_validator("interactions_schedule", "sales_schedule", "features_sweep_schedule")
     @classmethod
     def _valid_cron(cls, value: str) -> str:
         from croniter import croniter

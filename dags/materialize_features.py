@@ -2,11 +2,14 @@
 ### Features: turn newly curated data into Feast features, offline and online
 
 Runs whenever an ingest DAG has curated a data interval (it is scheduled on the Assets
-`curated_interactions` and `curated_sales`; each Asset event carries its flow and interval).
+`curated_interactions` and `curated_sales`; each Asset event carries its flow and interval), and
+on its own every `AISLE_FEATURES_SWEEP_SCHEDULE` (hourly) to pick up anything pending.
 For every interval it received:
 
-1. **intervals**: which (flow, start, end) to process, from the triggering Asset events or, for a
-   manual run, from the params.
+1. **intervals**: which (flow, start, end) to process: those of the triggering Asset events (or,
+   for a manual run, of the params), and any curated interval whose features are missing or
+   older than its data (Airflow may drop events that arrive while a run is going,
+   apache/airflow#56050; the ledger in `data/features/<dataset>/_processed/` catches them).
 2. **build**: the daily feature tables of those days (`data/features/<dataset>/<view>/`):
    user activity and item popularity for `interactions`; item price, demand history and store
    attributes for `sales`. Each table is a summary known at its `event_timestamp`, which is what
@@ -25,9 +28,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Param, dag, task
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
 
 from aisle.assets import curated_asset, features_asset
+from aisle.settings import get_settings
 
 # (This file is not called features.py: Airflow puts the dags folder on sys.path, and a module
 # named `features` there would shadow the `features` package the tasks import.)
@@ -35,7 +39,10 @@ from aisle.assets import curated_asset, features_asset
 
 @dag(
     dag_id="features",
-    schedule=(curated_asset("interactions") | curated_asset("sales")),
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable(get_settings().features_sweep_schedule, timezone="UTC"),
+        assets=(curated_asset("interactions") | curated_asset("sales")),
+    ),
     start_date=pendulum.datetime(1990, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
@@ -51,10 +58,15 @@ from aisle.assets import curated_asset, features_asset
 def features() -> None:
     @task
     def intervals(triggering_asset_events=None, params=None) -> list[dict]:
-        from features.pipeline import intervals_to_process
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from features.pipeline import intervals_to_process, pending_intervals
 
         extras = [e.extra for events in (triggering_asset_events or {}).values() for e in events]
-        return intervals_to_process(extras, params)
+        todo = intervals_to_process(extras, params, pending_intervals())
+        if not todo:  # a sweep that found everything up to date
+            raise AirflowSkipException("every curated interval already has its features")
+        return todo
 
     @task
     def build(todo: list[dict]) -> list[dict]:

@@ -19,7 +19,8 @@ def dag():
     return load_dag("features")
 
 
-def test_scheduled_on_the_curated_assets(dag):
+def test_scheduled_on_the_curated_assets_and_a_sweep(dag):
+    assert dag.timetable.timetable.expression == "0 * * * *"  # @hourly
     assert {a.name for a in dag.timetable.asset_condition.objects} == {
         "curated_interactions",
         "curated_sales",
@@ -35,23 +36,24 @@ def test_tasks_run_build_then_apply_then_materialize(dag):
     assert [a.name for a in dag.get_task("materialize").outlets] == ["online_features"]
 
 
-def test_intervals_come_from_asset_events_once_each_in_time_order():
+def test_intervals_come_from_events_and_params_once_each_in_time_order():
     week = {
         "flow": "sales",
         "start": "1990-06-21T00:00:00+00:00",
         "end": "1990-06-28T00:00:00+00:00",
     }
     earlier = {**week, "start": "1990-06-14T00:00:00+00:00", "end": "1990-06-21T00:00:00+00:00"}
-    found = intervals_to_process([week, earlier, week, {}], params={"flow": "interactions"})
-    assert found == [earlier, week]  # events win over params; duplicates count once
+    params = {"flow": "sales", "start": "1990-06-14", "end": "1990-06-21"}  # = earlier
+    found = intervals_to_process([week, earlier, week, {}], params=params)
+    assert found == [earlier, week]
 
 
 @pytest.mark.parametrize(
     ("extras", "params", "message"),
     [
-        ([], {}, "nothing to process"),
         ([], {"flow": "returns", "start": "2024-01-01", "end": "2024-01-02"}, "unknown flow"),
         ([], {"flow": "sales", "start": "2024-01-02", "end": "2024-01-01"}, "empty data interval"),
+        ([], {"flow": "sales"}, "needs flow, start and end"),
     ],
 )
 def test_bad_run_requests_are_clear_errors(extras, params, message):

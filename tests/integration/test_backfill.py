@@ -46,6 +46,7 @@ def standalone(prepared_copy, tmp_path):
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
+        "AISLE_FEATURES_SWEEP_SCHEDULE": "* * * * *",
     }
     airflow = str(Path(sys.executable).parent / "airflow")
     subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)
@@ -130,18 +131,20 @@ def test_airflow_backfill_walks_the_weeks(prepared_copy, standalone):
         time.sleep(3)
     assert backfilled == {f"backfill__{iv.end.isoformat()}": "success" for iv in intervals}
 
-    # The features DAG, scheduled on the Asset the ETL task updates, processes every week.
+    # The features DAG, scheduled on the Asset the ETL task updates, processes every week (its
+    # minute sweep here picks up events Airflow drops at max_active_runs, apache/airflow#56050).
     tables = prepared_copy.data_dir / "features" / "orange_juice" / "item_price"
     expected = [tables / f"date={w}" / "part-0.parquet" for w in WEEKS]
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
-        triggered = _run_states(airflow, standalone, prefix="asset_triggered__", dag_id="features")
-        done = triggered and set(triggered.values()) <= {"success", "failed"}
-        if done and all(p.exists() for p in expected):
+        runs = _run_states(airflow, standalone, prefix="", dag_id="features")
+        settled = runs and set(runs.values()) <= {"success", "failed"}
+        if settled and all(p.exists() for p in expected):
             break
         time.sleep(3)
-    assert triggered and set(triggered.values()) == {"success"}, triggered
-    assert all(p.exists() for p in expected)
+    assert all(p.exists() for p in expected), runs
+    assert "failed" not in runs.values(), runs
+    assert any(run_id.startswith("asset_triggered__") for run_id in runs), runs
     last = pd.read_parquet(expected[-1]).iloc[0]
     os.environ.update(standalone)  # the store reads its paths from the same environment
     found = online.online_features(
