@@ -55,7 +55,7 @@ from aisle.settings import get_settings
         "end": Param(None, type=["null", "string"], description="YYYY-MM-DD, UTC, exclusive"),
     },
 )
-def features() -> None:
+def features_dag() -> None:
     @task
     def intervals(triggering_asset_events=None, params=None) -> list[dict]:
         from airflow.sdk.exceptions import AirflowSkipException
@@ -90,4 +90,4 @@ def features() -> None:
     build(todo) >> apply() >> materialize(todo)
 
 
-features()
+features_dag()
