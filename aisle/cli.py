@@ -308,3 +308,22 @@ def _print_summaries(summaries: list[dict]) -> None:
             f"{s['curated']:,} curated, {s['quarantined']:,} quarantined ({reasons}), "
             f"{s['duplicates']:,} duplicates removed"
         )
+
+
+def main() -> None:
+    """The `aisle` command. It ends without the interpreter's teardown, where DuckDB's bindings
+    (loaded by Feast) print nanobind "leaked instance" reports that would close every command's
+    output; everything the command wrote is flushed first, and the exit code is kept."""
+    import logging
+
+    code = 0
+    try:
+        app()
+    except SystemExit as done:
+        if isinstance(done.code, str):
+            print(done.code, file=sys.stderr)
+        code = done.code if isinstance(done.code, int) else int(done.code is not None)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)

@@ -28,7 +28,8 @@ def wide_console(monkeypatch):
         (["--help"], ["etl", "replay", "data", "demo", "summary"]),
         (["etl", "--help"], ["canonical schema", "AISLE_INTERACTIONS_SOURCE", "quarantined"]),
         (["data", "fetch", "--help"], ["recbole", "r-cran-bayesm"]),
-        (["replay", "--help"], ["AISLE_INTERACTIONS_SCHEDULE"]),
+        (["replay", "--help"], ["AISLE_INTERACTIONS_SCHEDULE", "features DAG"]),
+        (["features", "--help"], ["build", "apply", "materialize", "online"]),
     ],
 )
 def test_help_reads_like_a_manual(args, expected):
@@ -94,3 +95,27 @@ def test_unknown_flow_is_rejected(tmp_path):
     result = runner.invoke(app, args, terminal_width=200)
     assert result.exit_code == 1
     assert "unknown flow 'orders'" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "expected"),
+    [
+        (["features", "apply"], 0, "definitions applied"),
+        (["features", "build", "sales", "--start", "2024-01-01", "--end", "2024-01-08"], 1,
+         "no curated sales"),
+        (["features", "build"], 2, "Missing argument"),
+    ],
+)  # fmt: skip
+def test_the_installed_command_keeps_exit_codes_and_ends_quietly(tmp_path, args, code, expected):
+    """`aisle` exits with the command's code and without the native libraries' teardown noise."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    aisle = Path(sys.executable).parent / "aisle"
+    env = {**os.environ, "AISLE_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200"}
+    done = subprocess.run([str(aisle), *args], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == code, done.stdout + done.stderr
+    assert expected in " ".join((done.stdout + done.stderr).split())
+    assert "leaked" not in done.stderr
