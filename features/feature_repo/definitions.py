@@ -1,10 +1,11 @@
 """Aisle's Feast definitions: entities, feature views and the versioned feature services.
 
-Each feature view reads the daily feature tables that `features.feature_tables` writes (one
-partition per day, `event_timestamp` = the end of that day), and its fields are generated from
-those tables' Arrow schemas, so the definitions cannot drift from the data. A view's TTL is one
-day: a row is a summary of the 30 days up to its timestamp, and a day without a row means no
-activity in that window, not "the last summary we had".
+Each feature view reads the feature tables that `features.feature_tables` (recommender: one
+partition per day, `event_timestamp` = the end of that day) and `features.pricing_tables`
+(pricing: one per sales week) write, and its fields are generated from those tables' Arrow
+schemas, so the definitions cannot drift from the data. The recommender views' TTL is one day: a
+row is a summary of the 30 days up to its timestamp, and a day without a row means no activity in
+that window, not "the last summary we had". `recommender_v1` and `pricing_v1` are the services.
 """
 
 from __future__ import annotations
@@ -52,7 +53,9 @@ def fields_of(schema: pa.Schema, *keys: str, prefix: str = "") -> list[Field]:
     ]
 
 
-def daily_source(dataset: str, view: str, schema: pa.Schema, *keys: str, prefix: str = ""):
+def daily_source(
+    dataset: str, view: str, schema: pa.Schema, *keys: str, prefix: str = ""
+) -> FileSource:
     """The FileSource over a feature table's daily partitions (Feast wants a glob of files)."""
     mapping = {c.name: prefix + c.name for c in feature_columns(schema, *keys)} if prefix else {}
     return FileSource(
