@@ -1,0 +1,1 @@
+"""The recommender: splits, metrics, baselines and the model (issue 4, in progress)."""
