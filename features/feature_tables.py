@@ -97,13 +97,13 @@ events AS (
 
 # First category of each item in the snapshot; min() keeps it deterministic should an item
 # appear twice (the ETL already quarantines such conflicts).
-_CATEGORIES_SQL = """
+CATEGORIES_SQL = """
 categories AS (
     SELECT item_id, min(nullif(trim(split_part(category, '|', 1)), '')) AS category
     FROM read_parquet($item_file)
     GROUP BY item_id
 )"""
-_NO_CATEGORIES_SQL = """
+NO_CATEGORIES_SQL = """
 categories AS (SELECT NULL::VARCHAR AS item_id, NULL::VARCHAR AS category WHERE false)"""
 
 _USER_ACTIVITY_SQL = """
@@ -263,7 +263,7 @@ def latest_snapshot(settings: Settings, dataset: str, table: str, as_of: date) -
 def _user_activity(con: duckdb.DuckDBPyConnection, inputs: _DayInputs) -> pa.Table:
     sql = _USER_ACTIVITY_SQL.format(
         events=_EVENTS_SQL,
-        categories=_NO_CATEGORIES_SQL if inputs.item_file is None else _CATEGORIES_SQL,
+        categories=NO_CATEGORIES_SQL if inputs.item_file is None else CATEGORIES_SQL,
         us_per_day=US_PER_DAY,
         last_items=LAST_ITEMS,
     )
@@ -313,8 +313,10 @@ def epoch_us(day: date) -> int:
 
 
 __all__ = [
+    "CATEGORIES_SQL",
     "FEATURE_FILE",
     "ITEM_POPULARITY_SCHEMA",
+    "NO_CATEGORIES_SQL",
     "SCHEMAS",
     "TIMESTAMP",
     "USER_ACTIVITY_SCHEMA",

@@ -45,7 +45,9 @@ from aisle.settings import Settings
 
 from .etl import CURATED_FILE
 from .feature_tables import (
+    CATEGORIES_SQL,
     FEATURE_FILE,
+    NO_CATEGORIES_SQL,
     TIMESTAMP,
     as_strings,
     epoch_us,
@@ -94,15 +96,6 @@ PRICING_SCHEMAS: dict[str, pa.Schema] = {
     "demand_history": DEMAND_HISTORY_SCHEMA,
 }
 STORE_ATTRIBUTES = "store_attributes"
-
-_CATEGORIES_SQL = """
-categories AS (
-    SELECT item_id, min(nullif(trim(split_part(category, '|', 1)), '')) AS category
-    FROM read_parquet($item_file)
-    GROUP BY item_id
-)"""
-_NO_CATEGORIES_SQL = """
-categories AS (SELECT NULL::VARCHAR AS item_id, NULL::VARCHAR AS category WHERE false)"""
 
 # Sums run over sorted lists: a parallel sum() adds in thread order and can change the last bit
 # between runs, and reruns must give the same bytes.
@@ -201,7 +194,7 @@ def _item_price(
 ) -> pa.Table:
     item_file = latest_snapshot(settings, dataset, "items", week)  # known when the week starts
     sql = _ITEM_PRICE_SQL.format(
-        categories=_NO_CATEGORIES_SQL if item_file is None else _CATEGORIES_SQL,
+        categories=NO_CATEGORIES_SQL if item_file is None else CATEGORIES_SQL,
         max_listed=MAX_LISTED,
     )
     params: dict[str, object] = {"week_file": str(week_file)}
