@@ -75,6 +75,18 @@ class Settings(BaseSettings):
     feast_redis: str | None = Field(
         default=None, description="Feast's Redis connection string (production profile)."
     )
+    mlflow_tracking_uri: str | None = Field(
+        default=None,
+        description="MLflow tracking URI. Unset: a SQLite store under <data_dir>/mlflow (local "
+        "profile). The production profile needs one, e.g. postgresql://user@host:5432/mlflow "
+        "or http://mlflow:5000.",
+    )
+    recommender_valid_days: int = Field(
+        default=28, gt=0, description="Days before the test window the recommender validates on."
+    )
+    recommender_test_days: int = Field(
+        default=28, gt=0, description="Days at the end of the data interval held out as test."
+    )
     etl_block_mb: int = Field(
         default=16, gt=0, description="Megabytes of raw input validated per chunk; bounds memory."
     )
@@ -104,6 +116,28 @@ class Settings(BaseSettings):
     def runs_dir(self) -> Path:
         """One JSON summary per ETL run."""
         return self.data_dir / "runs"
+
+    @property
+    def mlflow_dir(self) -> Path:
+        """The local tracking store and artifacts (the embedded default)."""
+        return self.data_dir / "mlflow"
+
+    @property
+    def tracking_uri(self) -> str:
+        """Where MLflow runs and the registry live."""
+        if self.mlflow_tracking_uri:
+            return self.mlflow_tracking_uri
+        if self.profile == "production":
+            raise ValueError(
+                "the production profile needs AISLE_MLFLOW_TRACKING_URI "
+                "(e.g. postgresql://postgres@127.0.0.1:5432/mlflow)"
+            )
+        return f"sqlite:///{(self.mlflow_dir / 'mlflow.db').resolve()}"
+
+    @property
+    def artifacts_uri(self) -> str:
+        """Where new experiments keep artifacts when the tracking store is a database."""
+        return (self.mlflow_dir / "artifacts").resolve().as_uri()
 
     @field_validator("interactions_schedule", "sales_schedule", "features_sweep_schedule")
     @classmethod

@@ -1,0 +1,210 @@
+"""The recommender's stages, one code path for the DAG, the CLI and the tests.
+
+    build_training_set_step(settings, dataset, end)   -> training set path (protocol B windows)
+    train_step(settings, path, config)                 -> MLflow run, registered version, metrics
+
+`train_step` trains (progress per epoch in the log and the MLflow run), evaluates the model and
+two baselines on the held-out test window, writes the checkpoint next to the training set, logs
+params, per-epoch metrics, the learning curve, the evaluation table and lineage to MLflow, and
+registers the model as `recommender` with the alias `challenger`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aisle.settings import Settings
+
+from .dataset import FEATURE_SERVICE, RecommenderData, TemporalWindows, build_training_set
+from .model import RecommenderConfig
+from .train import EpochResult, dense, pick_device, score_all, train_recommender
+
+log = logging.getLogger(__name__)
+
+EXPERIMENT = "recommender"
+CHECKPOINT_FILE = "recommender.pt"
+EASE_GRID = (100.0, 300.0, 1000.0)
+
+
+def build_training_set_step(settings: Settings, dataset: str, end: datetime) -> str:
+    windows = TemporalWindows.before(
+        end, settings.recommender_valid_days, settings.recommender_test_days
+    )
+    path = build_training_set(settings, dataset, windows)
+    log.info("training set %s (windows %s)", path, windows.to_dict())
+    return str(path)
+
+
+def evaluate_test(data: RecommenderData, score: Callable[[Any], np.ndarray]) -> dict[str, float]:
+    """Protocol B: rank every item for each test user, the history known then masked."""
+    from .evaluate import ranking_metrics
+
+    return ranking_metrics(score(data.test_history), data.test_history, data.test_targets)
+
+
+def baseline_table(data: RecommenderData) -> dict[str, dict[str, float]]:
+    """Popularity and EASE (lambda chosen on the validation window) on the same test window."""
+    from .baselines import EASE, Popularity
+    from .evaluate import ranking_metrics
+
+    table = {"popularity": evaluate_test(data, Popularity().fit(data.train).scores)}
+    fitted = [EASE(l2).fit(data.train) for l2 in EASE_GRID]
+    valid = [ranking_metrics(m.scores(data.train), data.train, data.valid) for m in fitted]
+    best = fitted[int(np.argmax([v["ndcg@10"] for v in valid]))]
+    table[f"ease (l2={best.l2:g})"] = evaluate_test(data, best.scores)
+    return table
+
+
+def train_step(
+    settings: Settings,
+    training_set: str | Path,
+    config: RecommenderConfig | None = None,
+    device: str | None = None,
+    on_epoch: Callable[[EpochResult], None] | None = None,
+) -> dict[str, Any]:
+    """Train, evaluate, log and register one model; returns ids and metrics (for XCom)."""
+    import mlflow
+
+    from training.tracking import CHALLENGER, git_commit, set_alias, use_tracking
+
+    from .predict import Recommender
+    from .registry import MODEL_NAME, log_recommender
+
+    config = config or RecommenderConfig()
+    training_set = Path(training_set)
+    data = RecommenderData.load(training_set)
+    windows = data.metadata["windows"]
+    lineage = {
+        "dataset": data.metadata["dataset"],
+        "feature_service": FEATURE_SERVICE,
+        "feature_definitions_sha256": _feature_fingerprint(settings),
+        "data_interval_end": windows["end"],
+        "train_end": windows["train_end"],
+        "valid_end": windows["valid_end"],
+        "training_set": str(training_set),
+        "git_commit": git_commit(),
+    }
+    use_tracking(settings, EXPERIMENT)
+    with mlflow.start_run(run_name=f"{lineage['dataset']} {windows['end'][:10]}") as run:
+        mlflow.set_tags({f"aisle.{k}": v for k, v in lineage.items()})
+        mlflow.log_params(
+            {
+                **config.to_dict(),
+                "users": data.train.shape[0],
+                "items": data.train.shape[1],
+                "train_interactions": data.train.nnz,
+                "device": str(pick_device(device)),
+            }
+        )
+
+        def logged(epoch: EpochResult) -> None:
+            metrics = {f"valid_{k.replace('@', '_at_')}": v for k, v in epoch.valid.items()}
+            if epoch.loss is not None:
+                metrics["train_loss"] = epoch.loss
+            mlflow.log_metrics(metrics, step=epoch.epoch)
+            if on_epoch is not None:
+                on_epoch(epoch)
+
+        result = train_recommender(data.train, data.valid, config, device, on_epoch=logged)
+        test = evaluate_test(
+            data, lambda h: score_all(result.model, dense(h, pick_device(device))).cpu().numpy()
+        )
+        table = {"aisle (ours)": test, **baseline_table(data)}
+        mlflow.log_metrics({f"test_{k.replace('@', '_at_')}": v for k, v in test.items()})
+        mlflow.log_metrics({"best_epoch": result.best_epoch, "train_seconds": result.seconds})
+        mlflow.log_dict(_evaluation_record(table, data, windows), "evaluation/table.json")
+        mlflow.log_text(_markdown(table), "evaluation/table.md")
+        mlflow.log_figure(_learning_curve(result.epochs, result.best_epoch), "learning_curve.png")
+
+        metadata = {
+            "metrics": {"test": test, "valid": result.best_valid},
+            "best_epoch": result.best_epoch,
+            "epochs": [asdict(e) for e in result.epochs],
+            "lineage": {**lineage, "mlflow_run_id": run.info.run_id},
+        }
+        recommender = Recommender(
+            result.model.cpu(),
+            data.item_ids,
+            data.popularity(),
+            data.metadata.get("categories", {}),
+            metadata,
+        )
+        checkpoint = recommender.save(training_set.with_name(CHECKPOINT_FILE))
+        example = data.item_ids[:3]
+        logged_model = log_recommender(checkpoint, example)
+        version = str(logged_model.registered_model_version)
+        set_alias(
+            MODEL_NAME,
+            CHALLENGER,
+            version,
+            {"test_ndcg_at_10": round(test["ndcg@10"], 4), **lineage},
+        )
+    log.info("registered %s version %s as %s: test %s", MODEL_NAME, version, CHALLENGER, test)
+    return {
+        "run_id": run.info.run_id,
+        "model_uri": logged_model.model_uri,
+        "registered_model": MODEL_NAME,
+        "version": version,
+        "checkpoint": str(checkpoint),
+        "test": test,
+        "best_epoch": result.best_epoch,
+    }
+
+
+def _feature_fingerprint(settings: Settings) -> str:
+    from features.store import applied_fingerprint
+
+    return applied_fingerprint(settings) or "not applied"
+
+
+def _evaluation_record(table: dict, data: RecommenderData, windows: dict) -> dict[str, Any]:
+    return {
+        "protocol": "B: temporal split at day boundaries, full ranking, history masked",
+        "windows": windows,
+        "test_users": int((data.test_targets.sum(axis=1) > 0).sum()),
+        "cold_item_targets": data.cold_targets,
+        "models": table,
+    }
+
+
+def _markdown(table: dict[str, dict[str, float]]) -> str:
+    columns = ["ndcg@10", "recall@10", "hit@10", "ndcg@20", "recall@20", "hit@20"]
+    lines = ["| model | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for name, metrics in table.items():
+        lines.append(f"| {name} | " + " | ".join(f"{metrics[c]:.4f}" for c in columns) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _learning_curve(epochs: list[EpochResult], best: int):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, left = plt.subplots(figsize=(6, 3.5))
+    steps = [e.epoch for e in epochs]
+    left.plot(steps, [e.valid["ndcg@10"] for e in epochs], "o-", label="valid NDCG@10")
+    left.axvline(best, color="grey", linestyle="--", label=f"kept: epoch {best}")
+    left.set_xlabel("epoch (0 = closed form)")
+    left.set_ylabel("valid NDCG@10")
+    losses = [(e.epoch, e.loss) for e in epochs if e.loss is not None]
+    if losses:
+        right = left.twinx()
+        right.plot(*zip(*losses, strict=True), "s:", color="tab:red", label="train loss")
+        right.set_ylabel("train loss")
+    left.legend(loc="lower left")
+    left.set_title("Recommender learning curve")
+    figure.tight_layout()
+    return figure
+
+
+def describe(result: dict[str, Any]) -> str:
+    return json.dumps(result, indent=2, default=str)

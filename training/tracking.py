@@ -1,0 +1,64 @@
+"""MLflow plumbing shared by both models: where tracking lives, lineage tags, aliases.
+
+Local profile: a SQLite store under <data_dir>/mlflow with artifacts beside it (nothing to
+install). Production: AISLE_MLFLOW_TRACKING_URI, a PostgreSQL URL or an MLflow server.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from aisle.settings import Settings
+
+CHALLENGER = "challenger"
+CHAMPION = "champion"
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def use_tracking(settings: Settings, experiment: str) -> str:
+    """Point mlflow at the settings' store and experiment; returns the experiment id."""
+    import mlflow
+
+    uri = settings.tracking_uri
+    if uri.startswith("sqlite:"):
+        settings.mlflow_dir.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    found = mlflow.get_experiment_by_name(experiment)
+    if found is not None:
+        experiment_id = found.experiment_id
+    else:
+        location = None if uri.startswith("http") else f"{settings.artifacts_uri}/{experiment}"
+        experiment_id = mlflow.create_experiment(experiment, artifact_location=location)
+    mlflow.set_experiment(experiment_id=experiment_id)
+    return experiment_id
+
+
+def git_commit() -> str:
+    """The commit the code ran from ('unknown' outside a git checkout); '+dirty' if edited."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True
+        )
+        if head.returncode != 0:
+            return "unknown"
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        return head.stdout.strip() + ("+dirty" if dirty else "")
+    except OSError:
+        return "unknown"
+
+
+def set_alias(name: str, alias: str, version: str, tags: dict[str, Any] | None = None) -> None:
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    client.set_registered_model_alias(name, alias, version)
+    for key, value in (tags or {}).items():
+        client.set_model_version_tag(name, version, key, str(value))
