@@ -81,6 +81,9 @@ class Settings(BaseSettings):
         "profile). The production profile needs one, e.g. postgresql://user@host:5432/mlflow "
         "or http://mlflow:5000.",
     )
+    recommender_schedule: str = Field(
+        default="@weekly", description="When the recommender_training DAG retrains (cron)."
+    )
     recommender_valid_days: int = Field(
         default=28, gt=0, description="Days before the test window the recommender validates on."
     )
@@ -139,7 +142,9 @@ class Settings(BaseSettings):
         """Where new experiments keep artifacts when the tracking store is a database."""
         return (self.mlflow_dir / "artifacts").resolve().as_uri()
 
-    @field_validator("interactions_schedule", "sales_schedule", "features_sweep_schedule")
+    @field_validator(
+        "interactions_schedule", "sales_schedule", "features_sweep_schedule", "recommender_schedule"
+    )
     @classmethod
     def _valid_cron(cls, value: str) -> str:
         from croniter import croniter

@@ -1,12 +1,14 @@
 """The recommender's stages, one code path for the DAG, the CLI and the tests.
 
     build_training_set_step(settings, dataset, end)   -> training set path (protocol B windows)
-    train_step(settings, path, config)                 -> MLflow run, registered version, metrics
+    train_step(settings, path, config)                 -> MLflow run id, checkpoint, test metrics
+    register_step(settings, run_id, checkpoint)        -> registered version, alias `challenger`
 
 `train_step` trains (progress per epoch in the log and the MLflow run), evaluates the model and
-two baselines on the held-out test window, writes the checkpoint next to the training set, logs
-params, per-epoch metrics, the learning curve, the evaluation table and lineage to MLflow, and
-registers the model as `recommender` with the alias `challenger`.
+two baselines on the held-out test window, writes the checkpoint next to the training set, and
+logs params, per-epoch metrics, the learning curve, the evaluation table and lineage to MLflow.
+`register_step` logs the checkpoint as the run's pyfunc model with its signature, registers it
+as `recommender` and gives the new version the alias `challenger`.
 """
 
 from __future__ import annotations
@@ -14,14 +16,14 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import asdict
-from datetime import datetime
+from dataclasses import asdict, replace
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from aisle.settings import Settings
+from aisle.settings import Settings, get_settings
 
 from .dataset import FEATURE_SERVICE, RecommenderData, TemporalWindows, build_training_set
 from .model import RecommenderConfig
@@ -32,11 +34,19 @@ log = logging.getLogger(__name__)
 EXPERIMENT = "recommender"
 CHECKPOINT_FILE = "recommender.pt"
 EASE_GRID = (100.0, 300.0, 1000.0)
+When = date | datetime | str
 
 
-def build_training_set_step(settings: Settings, dataset: str, end: datetime) -> str:
+def build_training_set_step(
+    end: When, settings: Settings | None = None, dataset: str | None = None
+) -> str:
+    """The protocol-B training set of the data ending at `end` (a UTC day boundary)."""
+    from features.sources import resolve
+
+    settings = settings or get_settings()
+    dataset = dataset or resolve(settings.interactions_source).dataset
     windows = TemporalWindows.before(
-        end, settings.recommender_valid_days, settings.recommender_test_days
+        _utc(end), settings.recommender_valid_days, settings.recommender_test_days
     )
     path = build_training_set(settings, dataset, windows)
     log.info("training set %s (windows %s)", path, windows.to_dict())
@@ -64,21 +74,25 @@ def baseline_table(data: RecommenderData) -> dict[str, dict[str, float]]:
 
 
 def train_step(
-    settings: Settings,
     training_set: str | Path,
-    config: RecommenderConfig | None = None,
+    config: RecommenderConfig | dict[str, Any] | None = None,
+    settings: Settings | None = None,
     device: str | None = None,
     on_epoch: Callable[[EpochResult], None] | None = None,
 ) -> dict[str, Any]:
-    """Train, evaluate, log and register one model; returns ids and metrics (for XCom)."""
+    """Train and evaluate one model in a new MLflow run; returns the run id, checkpoint, metrics.
+
+    `config` may be a dict of RecommenderConfig fields to change (a DAG's params; None values
+    keep the default).
+    """
     import mlflow
 
-    from training.tracking import CHALLENGER, git_commit, set_alias, use_tracking
+    from training.tracking import git_commit, use_tracking
 
     from .predict import Recommender
-    from .registry import MODEL_NAME, log_recommender
 
-    config = config or RecommenderConfig()
+    settings = settings or get_settings()
+    config = _config(config)
     training_set = Path(training_set)
     data = RecommenderData.load(training_set)
     windows = data.metadata["windows"]
@@ -122,7 +136,8 @@ def train_step(
         mlflow.log_metrics({"best_epoch": result.best_epoch, "train_seconds": result.seconds})
         mlflow.log_dict(_evaluation_record(table, data, windows), "evaluation/table.json")
         mlflow.log_text(_markdown(table), "evaluation/table.md")
-        mlflow.log_figure(_learning_curve(result.epochs, result.best_epoch), "learning_curve.png")
+        figure = _learning_curve(result.epochs, result.best_epoch)
+        mlflow.log_figure(figure, "learning_curve.png")
 
         metadata = {
             "metrics": {"test": test, "valid": result.best_valid},
@@ -138,25 +153,72 @@ def train_step(
             metadata,
         )
         checkpoint = recommender.save(training_set.with_name(CHECKPOINT_FILE))
-        example = data.item_ids[:3]
-        logged_model = log_recommender(checkpoint, example)
-        version = str(logged_model.registered_model_version)
-        set_alias(
-            MODEL_NAME,
-            CHALLENGER,
-            version,
-            {"test_ndcg_at_10": round(test["ndcg@10"], 4), **lineage},
-        )
-    log.info("registered %s version %s as %s: test %s", MODEL_NAME, version, CHALLENGER, test)
+        mlflow.log_artifact(str(checkpoint), "checkpoint")
+    log.info("trained %s: best epoch %d, test %s", run.info.run_id, result.best_epoch, test)
     return {
         "run_id": run.info.run_id,
-        "model_uri": logged_model.model_uri,
-        "registered_model": MODEL_NAME,
-        "version": version,
         "checkpoint": str(checkpoint),
         "test": test,
         "best_epoch": result.best_epoch,
     }
+
+
+def register_step(
+    run_id: str, checkpoint: str | Path, settings: Settings | None = None
+) -> dict[str, Any]:
+    """Log the checkpoint as the run's model, register it, and give it the alias `challenger`."""
+    import mlflow
+
+    from training.tracking import CHALLENGER, set_alias, use_tracking
+
+    from .predict import Recommender
+    from .registry import MODEL_NAME, log_recommender
+
+    settings = settings or get_settings()
+    use_tracking(settings, EXPERIMENT)
+    recommender = Recommender.load(checkpoint, device="cpu")
+    lineage = recommender.metadata["lineage"]
+    if lineage["mlflow_run_id"] != run_id:
+        raise ValueError(
+            f"{checkpoint} was trained in run {lineage['mlflow_run_id']}, not {run_id}"
+        )
+    with mlflow.start_run(run_id=run_id):
+        logged = log_recommender(Path(checkpoint), recommender.item_ids[:3])
+    version = str(logged.registered_model_version)
+    test = recommender.metadata["metrics"]["test"]
+    set_alias(
+        MODEL_NAME,
+        CHALLENGER,
+        version,
+        {"test_ndcg_at_10": round(test["ndcg@10"], 4), **lineage},
+    )
+    log.info("registered %s version %s as %s", MODEL_NAME, version, CHALLENGER)
+    return {
+        "registered_model": MODEL_NAME,
+        "version": version,
+        "alias": CHALLENGER,
+        "model_uri": logged.model_uri,
+        "run_id": run_id,
+    }
+
+
+def _config(config: RecommenderConfig | dict[str, Any] | None) -> RecommenderConfig:
+    if isinstance(config, RecommenderConfig):
+        return config
+    known = set(RecommenderConfig.__dataclass_fields__)
+    changes = {k: v for k, v in (config or {}).items() if v is not None}
+    unknown = sorted(set(changes) - known)
+    if unknown:
+        raise ValueError(f"unknown recommender settings {unknown}; known: {sorted(known)}")
+    return replace(RecommenderConfig(), **changes)
+
+
+def _utc(value: When) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    elif not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _feature_fingerprint(settings: Settings) -> str:
@@ -184,12 +246,10 @@ def _markdown(table: dict[str, dict[str, float]]) -> str:
 
 
 def _learning_curve(epochs: list[EpochResult], best: int):
-    import matplotlib
+    from matplotlib.figure import Figure  # no pyplot: no global figure state in a worker
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, left = plt.subplots(figsize=(6, 3.5))
+    figure = Figure(figsize=(6, 3.5))
+    left = figure.subplots()
     steps = [e.epoch for e in epochs]
     left.plot(steps, [e.valid["ndcg@10"] for e in epochs], "o-", label="valid NDCG@10")
     left.axvline(best, color="grey", linestyle="--", label=f"kept: epoch {best}")

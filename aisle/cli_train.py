@@ -1,0 +1,108 @@
+"""`aisle train ...` and `aisle recommend ...`: the training DAGs' stages by hand, and a look at
+what a registered model recommends."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from .cli_common import DataDir, End, console, fail
+from .settings import get_settings
+
+train_app = typer.Typer(help="Train a model as its training DAG does.", no_args_is_help=True)
+
+
+@train_app.command("recommender")
+def recommender(
+    end: End,
+    epochs: Annotated[
+        int | None, typer.Option(help="Fine-tuning epochs at most (0: closed form only).")
+    ] = None,
+    device: Annotated[str | None, typer.Option(help="cuda or cpu (default: cuda if any).")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Training set (Feast, protocol B) → train → MLflow run → register as `challenger`."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from training.recommender.dataset import TrainingSetEmpty
+    from training.recommender.pipeline import (
+        build_training_set_step,
+        register_step,
+        train_step,
+    )
+    from training.recommender.train import EpochResult
+
+    settings = get_settings(data_dir=data_dir)
+    try:
+        path = build_training_set_step(end, settings)
+    except (TrainingSetEmpty, FileNotFoundError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    console.print(f"[green]✓[/green] training set {path}")
+    config = {"epochs": epochs}
+    total = (epochs if epochs is not None else _default_epochs()) + 1
+    with Progress(
+        TextColumn("[bold]training"),
+        BarColumn(),
+        TextColumn("epoch {task.completed}/{task.total} {task.fields[last]}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        bar = progress.add_task("train", total=total, last="")
+
+        def on_epoch(epoch: EpochResult) -> None:
+            progress.update(
+                bar, completed=epoch.epoch + 1, last=f"valid NDCG@10 {epoch.valid['ndcg@10']:.4f}"
+            )
+
+        trained = train_step(path, config, settings, device=device, on_epoch=on_epoch)
+        progress.update(bar, completed=total)
+    registered = register_step(trained["run_id"], trained["checkpoint"], settings)
+    metrics = Table("test metric", "value", title=f"best epoch {trained['best_epoch']}")
+    for name, value in trained["test"].items():
+        metrics.add_row(name, f"{value:.4f}")
+    console.print(metrics)
+    console.print(
+        f"[green]✓[/green] registered {registered['registered_model']} version "
+        f"{registered['version']} as @{registered['alias']} (run {registered['run_id']}, "
+        f"tracking {settings.tracking_uri})"
+    )
+
+
+def _default_epochs() -> int:
+    from training.recommender.model import RecommenderConfig
+
+    return RecommenderConfig().epochs
+
+
+def recommend(
+    history: Annotated[list[str] | None, typer.Argument(help="Item ids the user touched.")] = None,
+    k: Annotated[int, typer.Option(help="How many items.")] = 10,
+    category: Annotated[str | None, typer.Option(help="Only items of this category.")] = None,
+    alias: Annotated[str, typer.Option(help="Registry alias to ask.")] = "challenger",
+    data_dir: DataDir = None,
+) -> None:
+    """What the registered recommender suggests for a history (empty: the cold-start list)."""
+    import mlflow
+
+    from training.recommender.predict import BadRequest
+    from training.recommender.registry import MODEL_NAME, load_recommender
+
+    settings = get_settings(data_dir=data_dir)
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    try:
+        model = load_recommender(f"models:/{MODEL_NAME}@{alias}")
+    except Exception as exc:  # mlflow raises its own types for a missing model or alias
+        raise fail(f"no {MODEL_NAME}@{alias} in {settings.tracking_uri}: {exc}") from None
+    try:
+        answer = model.recommend(history or [], k=k, category=category)
+    except BadRequest as exc:
+        raise fail(str(exc)) from None
+    title = "fallback: " + answer.fallback_reason if answer.fallback else "personal"
+    table = Table("item", "score", "reason", title=title)
+    for item in answer.items:
+        table.add_row(item.item_id, f"{item.score:.3f}", item.reason)
+    console.print(table)
+    for note in answer.notes:
+        console.print(f"[yellow]note:[/yellow] {note}")

@@ -1,0 +1,204 @@
+"""Recommender quality and training time: every model in one harness, 3 seeds, two protocols.
+
+    A  MovieLens-100k, RecBole's per-user random 80/10/10 split (training/recommender/splits.py),
+       models fit on train, tuned and early-stopped on valid, train + valid masked at test.
+       References (3-seed means, NDCG@10): popularity 0.145, ItemKNN 0.281, BPR-MF 0.292,
+       EASE 0.335.
+    B  a temporal split at day boundaries through Feast (training/recommender/dataset.py):
+       history known at a cut is the input, the next window's new items the targets. MovieLens
+       (valid and test: the last 28 days each) and a simulated shop (14 days each).
+
+Every model sees the same matrices and the same metric code (training/recommender/evaluate.py).
+Seeds matter for the random split (A) and for the trained models (BPR-MF, our fine-tuning).
+
+    .venv/bin/python benchmarks/recommender.py [--protocols A B] [--seeds 2020 2021 2022]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from common import ROOT, WORK, machine, write_results
+
+MODELS = ("popularity", "itemknn", "ease", "bpr-mf", "aisle")
+REFERENCES = {"popularity": 0.145, "itemknn": 0.281, "bpr-mf": 0.292, "ease": 0.335}
+COLUMNS = ("ndcg@10", "recall@10", "hit@10", "ndcg@20", "recall@20", "hit@20")
+EASE_GRID = (50, 100, 150, 200, 250, 300, 400, 500, 700, 1000)
+PROTOCOL_B = {
+    # name: (source, first day, end, valid days, test days, simulator settings)
+    "movielens": ("movielens", "1997-09-19", "1998-04-23", 28, 28, {}),
+    "simulator": (
+        "simulator",
+        "2024-01-01",
+        "2024-04-01",
+        14,
+        14,
+        {"events": 300_000, "users": 5_000, "items": 1_000, "days": 91},
+    ),
+}
+
+
+def fit_and_score(
+    name: str, seed: int, train: Any, valid: Any, history: Any
+) -> tuple[np.ndarray, float]:
+    """Fit `name` on train (valid for tuning/early stopping); scores of `history`; fit seconds."""
+    from dataclasses import replace
+
+    from training.recommender.baselines import BPRMF, EASE, ItemKNN, Popularity
+    from training.recommender.evaluate import ranking_metrics
+    from training.recommender.model import RecommenderConfig
+    from training.recommender.train import dense, score_all, train_recommender
+
+    started = time.perf_counter()
+    if name == "popularity":
+        scorer: Callable[[Any], np.ndarray] = Popularity().fit(train).scores
+    elif name == "itemknn":
+        scorer = ItemKNN(100).fit(train).scores
+    elif name == "ease":
+        fitted = [EASE(l2).fit(train) for l2 in EASE_GRID]
+        ndcg = [ranking_metrics(m.scores(train), train, valid)["ndcg@10"] for m in fitted]
+        scorer = fitted[int(np.argmax(ndcg))].scores
+    elif name == "bpr-mf":
+        scorer = BPRMF(seed=seed).fit(train, valid).scores
+    elif name == "aisle":
+        result = train_recommender(train, valid, replace(RecommenderConfig(), seed=seed))
+        model = result.model
+
+        def scorer(h: Any) -> np.ndarray:
+            return score_all(model, dense(h, model.weights.device)).cpu().numpy()
+    else:
+        raise ValueError(f"unknown model {name!r}")
+    seconds = time.perf_counter() - started
+    return scorer(history), seconds
+
+
+def protocol_a(seeds: list[int]) -> dict[str, list[dict[str, float]]]:
+    import pandas as pd
+
+    from features.sources import movielens
+    from training.recommender.evaluate import ranking_metrics
+    from training.recommender.splits import random_split
+
+    log = movielens.load()["interactions"]
+    users, user_ids = pd.factorize(log["user_id"])
+    items, item_ids = pd.factorize(log["item_id"])
+    runs: dict[str, list[dict[str, float]]] = {m: [] for m in MODELS}
+    for seed in seeds:
+        split = random_split(users, items, (len(user_ids), len(item_ids)), seed)
+        for name in MODELS:
+            scores, seconds = fit_and_score(name, seed, split.train, split.valid, split.train)
+            got = ranking_metrics(scores, split.train + split.valid, split.test)
+            runs[name].append({**got, "fit_seconds": seconds})
+            print(
+                f"A seed {seed} {name}: ndcg@10 {got['ndcg@10']:.4f} ({seconds:.1f}s)", flush=True
+            )
+    return runs
+
+
+def protocol_b_data(name: str) -> Any:
+    """The Feast training set of a protocol-B input, built once under benchmarks/.work/."""
+    from aisle.settings import get_settings
+    from features.ingest import ingest
+    from features.pipeline import run_features
+    from features.sources.prepare import prepare
+    from training.recommender.dataset import (
+        RecommenderData,
+        TemporalWindows,
+        build_training_set,
+        training_set_path,
+    )
+    from training.recommender.pipeline import _utc
+
+    source, first, end, valid_days, test_days, simulator = PROTOCOL_B[name]
+    settings = get_settings(
+        data_dir=WORK / "recommender" / name, interactions_source=source, simulator=simulator
+    )
+    windows = TemporalWindows.before(_utc(end), valid_days, test_days)
+    path = training_set_path(settings, source, windows)
+    if not path.exists():
+        if source == "simulator":
+            prepare(settings, source)
+        else:
+            shared = settings.data_dir / "sources"
+            shared.parent.mkdir(parents=True, exist_ok=True)
+            if not shared.exists():
+                shared.symlink_to((ROOT / "data" / "sources").resolve())
+        ingest("interactions", first, end, settings)
+        run_features("interactions", first, end, settings)
+        build_training_set(settings, source, windows)
+    return RecommenderData.load(path)
+
+
+def protocol_b(seeds: list[int], inputs: list[str]) -> dict[str, dict[str, list[dict]]]:
+    from training.recommender.evaluate import ranking_metrics
+
+    out: dict[str, dict[str, list[dict]]] = {}
+    for name in inputs:
+        data = protocol_b_data(name)
+        out[name] = {m: [] for m in MODELS}
+        for seed in seeds:
+            for model in MODELS:
+                scores, seconds = fit_and_score(
+                    model, seed, data.train, data.valid, data.test_history
+                )
+                got = ranking_metrics(scores, data.test_history, data.test_targets)
+                out[name][model].append({**got, "fit_seconds": seconds})
+                print(f"B {name} seed {seed} {model}: {got['ndcg@10']:.4f}", flush=True)
+        out[name]["_shape"] = [
+            {
+                "users": data.train.shape[0],
+                "items": data.train.shape[1],
+                "train_interactions": int(data.train.nnz),
+                "test_users": int((data.test_targets.sum(axis=1) > 0).sum()),
+                "cold_item_targets": data.cold_targets,
+            }
+        ]
+    return out
+
+
+def _cell(runs: list[dict[str, float]], key: str) -> str:
+    values = [r[key] for r in runs]
+    return f"{np.mean(values):.4f} ± {np.std(values):.4f}"
+
+
+def table(runs: dict[str, list[dict[str, float]]], references: bool) -> str:
+    head = ["model", *COLUMNS, "fit s"] + (["ref NDCG@10"] if references else [])
+    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    for model in MODELS:
+        cells = [_cell(runs[model], c) for c in COLUMNS]
+        cells.append(f"{np.mean([r['fit_seconds'] for r in runs[model]]):.1f}")
+        if references:
+            cells.append(str(REFERENCES.get(model, "target ≥ 0.335, goal 0.34")))
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--protocols", nargs="+", default=["A", "B"], choices=["A", "B"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[2020, 2021, 2022])
+    parser.add_argument("--inputs", nargs="+", default=list(PROTOCOL_B), choices=list(PROTOCOL_B))
+    args = parser.parse_args()
+    report: dict[str, Any] = {"machine": machine(), "seeds": args.seeds}
+    markdown = [f"# Recommender: protocol A and B (mean ± std over seeds {args.seeds})\n"]
+    if "A" in args.protocols:
+        report["A"] = protocol_a(args.seeds)
+        markdown += ["## A: MovieLens-100k, RecBole random 80/10/10\n", table(report["A"], True)]
+    if "B" in args.protocols:
+        report["B"] = protocol_b(args.seeds, args.inputs)
+        for name, runs in report["B"].items():
+            shape = runs["_shape"][0]
+            markdown += [
+                f"## B: {name}, temporal split ({json.dumps(shape)})\n",
+                table(runs, False),
+            ]
+    write_results("recommender", report, "\n".join(markdown))
+
+
+if __name__ == "__main__":
+    main()
