@@ -136,6 +136,11 @@ def apply(settings: Settings, force: bool = False) -> Applied:
     return Applied(True, digest, names, [o.name for o in stale])
 
 
+def applied_fingerprint(settings: Settings) -> str | None:
+    """The fingerprint of the definitions in the registry now (a model's feature lineage)."""
+    return _registered_fingerprint(feature_store(settings))
+
+
 def _registered_fingerprint(store: FeatureStore) -> str | None:
     services = store.list_feature_services()
     tags = {s.tags.get(FINGERPRINT_TAG) for s in services}
