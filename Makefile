@@ -52,6 +52,7 @@ bench: data
 	$(BIN)/python benchmarks/etl.py
 	$(BIN)/python benchmarks/online_features.py
 	$(BIN)/python benchmarks/training_set.py
+	$(BIN)/python benchmarks/recommender.py
 
 clean:
 	rm -rf $(VENV) $(DATA_DIR)

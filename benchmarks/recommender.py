@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from common import ROOT, WORK, machine, write_results
+from common import RESULTS, ROOT, WORK, machine, write_results
 
 MODELS = ("popularity", "itemknn", "ease", "bpr-mf", "aisle")
 REFERENCES = {"popularity": 0.145, "itemknn": 0.281, "bpr-mf": 0.292, "ease": 0.335}
@@ -178,26 +178,33 @@ def table(runs: dict[str, list[dict[str, float]]], references: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render(report: dict[str, Any]) -> str:
+    markdown = [f"# Recommender: protocol A and B (mean ± std over seeds {report['seeds']})\n"]
+    if "A" in report:
+        markdown += ["## A: MovieLens-100k, RecBole random 80/10/10\n", table(report["A"], True)]
+    for name, runs in report.get("B", {}).items():
+        shape = runs["_shape"][0]
+        markdown += [f"## B: {name}, temporal split ({json.dumps(shape)})\n", table(runs, False)]
+    return "\n".join(markdown)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--protocols", nargs="+", default=["A", "B"], choices=["A", "B"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[2020, 2021, 2022])
     parser.add_argument("--inputs", nargs="+", default=list(PROTOCOL_B), choices=list(PROTOCOL_B))
     args = parser.parse_args()
-    report: dict[str, Any] = {"machine": machine(), "seeds": args.seeds}
-    markdown = [f"# Recommender: protocol A and B (mean ± std over seeds {args.seeds})\n"]
+    # a partial rerun (one protocol, one input) keeps the other results of the same seeds
+    previous = RESULTS / "recommender.json"
+    report: dict[str, Any] = json.loads(previous.read_text()) if previous.exists() else {}
+    if report.get("seeds") != args.seeds:
+        report = {}
+    report.update({"machine": machine(), "seeds": args.seeds})
     if "A" in args.protocols:
         report["A"] = protocol_a(args.seeds)
-        markdown += ["## A: MovieLens-100k, RecBole random 80/10/10\n", table(report["A"], True)]
     if "B" in args.protocols:
-        report["B"] = protocol_b(args.seeds, args.inputs)
-        for name, runs in report["B"].items():
-            shape = runs["_shape"][0]
-            markdown += [
-                f"## B: {name}, temporal split ({json.dumps(shape)})\n",
-                table(runs, False),
-            ]
-    write_results("recommender", report, "\n".join(markdown))
+        report.setdefault("B", {}).update(protocol_b(args.seeds, args.inputs))
+    write_results("recommender", report, render(report))
 
 
 if __name__ == "__main__":
