@@ -30,6 +30,8 @@ def wide_console(monkeypatch):
         (["data", "fetch", "--help"], ["recbole", "r-cran-bayesm"]),
         (["replay", "--help"], ["AISLE_INTERACTIONS_SCHEDULE", "features DAG"]),
         (["features", "--help"], ["build", "apply", "materialize", "online"]),
+        (["train", "recommender", "--help"], ["protocol B", "challenger", "--epochs"]),
+        (["recommend", "--help"], ["cold-start", "--category"]),
     ],
 )
 def test_help_reads_like_a_manual(args, expected):
@@ -119,3 +121,17 @@ def test_the_installed_command_keeps_exit_codes_and_ends_quietly(tmp_path, args,
     assert done.returncode == code, done.stdout + done.stderr
     assert expected in " ".join((done.stdout + done.stderr).split())
     assert "leaked" not in done.stderr
+
+
+def test_training_without_data_is_a_clear_error(tmp_path):
+    args = ["train", "recommender", "--end", "1998-04-23", "--data-dir", str(tmp_path)]
+    result = runner.invoke(app, args, terminal_width=200)
+    assert result.exit_code == 1
+    assert "no curated movielens interactions" in result.output
+    assert "run the ingest first" in result.output
+
+
+def test_recommend_without_a_registered_model_is_a_clear_error(tmp_path):
+    result = runner.invoke(app, ["recommend", "--data-dir", str(tmp_path)], terminal_width=300)
+    assert result.exit_code == 1
+    assert "no recommender@challenger" in result.output
