@@ -44,9 +44,14 @@ PROTOCOL_B = {
 
 
 def fit_and_score(
-    name: str, seed: int, train: Any, valid: Any, history: Any
+    name: str, seed: int, train: Any, valid: Any, history: Any, fit_rows: np.ndarray | None = None
 ) -> tuple[np.ndarray, float]:
-    """Fit `name` on train (valid for tuning/early stopping); scores of `history`; fit seconds."""
+    """Fit `name` on train (valid for tuning/early stopping); scores of `history`; fit seconds.
+
+    `fit_rows[i]` is the train row of history row i's user (-1: a user train has not seen), for
+    BPR-MF, which scores users by their learned embedding rather than by their history; users
+    without one get the popularity ranking, as a served user-embedding model would.
+    """
     from dataclasses import replace
 
     from training.recommender.baselines import BPRMF, EASE, ItemKNN, Popularity
@@ -64,7 +69,14 @@ def fit_and_score(
         ndcg = [ranking_metrics(m.scores(train), train, valid)["ndcg@10"] for m in fitted]
         scorer = fitted[int(np.argmax(ndcg))].scores
     elif name == "bpr-mf":
-        scorer = BPRMF(seed=seed).fit(train, valid).scores
+        bpr = BPRMF(seed=seed).fit(train, valid)
+
+        def scorer(h: Any) -> np.ndarray:
+            known = bpr.scores(train)
+            if fit_rows is None:
+                return known
+            fallback = Popularity().fit(train).scores(h)
+            return np.where((fit_rows >= 0)[:, None], known[np.maximum(fit_rows, 0)], fallback)
     elif name == "aisle":
         result = train_recommender(train, valid, replace(RecommenderConfig(), seed=seed))
         model = result.model
@@ -141,10 +153,12 @@ def protocol_b(seeds: list[int], inputs: list[str]) -> dict[str, dict[str, list[
     for name in inputs:
         data = protocol_b_data(name)
         out[name] = {m: [] for m in MODELS}
+        fit_index = {user: n for n, user in enumerate(data.fit_users)}
+        fit_rows = np.array([fit_index.get(u, -1) for u in data.test_users])
         for seed in seeds:
             for model in MODELS:
                 scores, seconds = fit_and_score(
-                    model, seed, data.train, data.valid, data.test_history
+                    model, seed, data.train, data.valid, data.test_history, fit_rows
                 )
                 got = ranking_metrics(scores, data.test_history, data.test_targets)
                 out[name][model].append({**got, "fit_seconds": seconds})
