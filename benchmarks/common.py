@@ -47,3 +47,17 @@ def write_results(name: str, report: dict[str, Any], markdown: str) -> None:
     (RESULTS / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
     (RESULTS / f"{name}.md").write_text(markdown)
     print(markdown)
+
+
+def provide_sources(settings: Any, source: str) -> None:
+    """A benchmark data folder's sources: the simulator generated at the folder's own size, the
+    real data sets linked from the project's prepared copies (`make data`)."""
+    if source == "simulator":
+        from features.sources.prepare import prepare
+
+        prepare(settings, source)
+        return
+    shared = settings.data_dir / "sources"
+    shared.parent.mkdir(parents=True, exist_ok=True)
+    if not shared.exists():
+        shared.symlink_to((ROOT / "data" / "sources").resolve())

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from common import RESULTS, ROOT, WORK, machine, write_results
+from common import RESULTS, WORK, machine, provide_sources, write_results
 
 MODELS = ("popularity", "itemknn", "ease", "bpr-mf", "aisle")
 REFERENCES = {"popularity": 0.145, "itemknn": 0.281, "bpr-mf": 0.292, "ease": 0.335}
@@ -117,7 +117,6 @@ def protocol_b_data(name: str) -> Any:
     from aisle.settings import get_settings
     from features.ingest import ingest
     from features.pipeline import run_features
-    from features.sources.prepare import prepare
     from training.recommender.dataset import (
         RecommenderData,
         TemporalWindows,
@@ -133,13 +132,7 @@ def protocol_b_data(name: str) -> Any:
     windows = TemporalWindows.before(_utc(end), valid_days, test_days)
     path = training_set_path(settings, source, windows)
     if not path.exists():
-        if source == "simulator":
-            prepare(settings, source)
-        else:
-            shared = settings.data_dir / "sources"
-            shared.parent.mkdir(parents=True, exist_ok=True)
-            if not shared.exists():
-                shared.symlink_to((ROOT / "data" / "sources").resolve())
+        provide_sources(settings, source)
         ingest("interactions", first, end, settings)
         run_features("interactions", first, end, settings)
         build_training_set(settings, source, windows)

@@ -24,7 +24,7 @@ import sys
 import time
 from typing import Any
 
-from common import RESULTS, ROOT, WORK, machine, write_results
+from common import RESULTS, ROOT, WORK, machine, provide_sources, write_results
 
 INPUTS = {
     # name: (flow, source, first day, end, service, simulator settings)
@@ -58,7 +58,6 @@ def prepare(name: str) -> None:
     """ETL and feature tables for the input's whole timeline (once; a marker file remembers)."""
     from features.ingest import ingest, ingest_attributes
     from features.pipeline import build_step
-    from features.sources.prepare import prepare as prepare_source
     from features.storage import Interval
 
     flow, source, first, end, *_ = INPUTS[name]
@@ -66,13 +65,7 @@ def prepare(name: str) -> None:
     marker = settings.data_dir / "features" / ".built"
     if marker.exists():
         return
-    if source == "simulator":  # its own size: generated into this data folder
-        prepare_source(settings, source)
-    else:
-        shared = settings.data_dir / "sources"
-        shared.parent.mkdir(parents=True, exist_ok=True)
-        if not shared.exists():
-            shared.symlink_to((ROOT / "data" / "sources").resolve())
+    provide_sources(settings, source)
     if flow == "sales":  # attribute snapshots known from the first week on
         before = Interval.parse("1989-09-07", first)
         ingest_attributes(flow, before.start, before.end, settings)
