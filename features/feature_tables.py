@@ -5,7 +5,7 @@
         -> DuckDB SQL, one query per view and day
         -> features/<dataset>/<view>/date=<D>/part-0.parquet      one atomic file per view and day
 
-Views, each a summary of the 30 UTC days D-29..D:
+Two views summarise the 30 UTC days D-29..D:
 
 * `user_activity`, one row per user with an event in those 30 days: event counts over the last
   1, 7 and 30 days, purchases over 30 days, days from the last event to the end of D, the most
@@ -16,15 +16,20 @@ Views, each a summary of the 30 UTC days D-29..D:
   and 30 days, purchases over 7 days, the 7-day trend (events of D-6..D over 1 + events of
   D-13..D-7) and the mean non-null price over 7 days.
 
+and one covers all time up to the end of D (`features.history_tables`, extending D-1's rows):
+
+* `user_history`, one row per user with an event at any time before D + 1: the distinct items
+  touched, most recently touched first (at most `HISTORY_ITEMS`), and how many there are.
+
 Point-in-time rule: the features of day D use only events with timestamp < D + 1 day (and the
 item snapshot dated D + 1 or earlier, i.e. known by the end of D), and every row carries
 `event_timestamp` = D + 1 day, midnight UTC: the moment they became known. Feast joins a label
 at time t to the latest row with event_timestamp <= t, so it only ever sees features computed
 from events before t.
 
-A day with no event in its window still gets a partition, empty but with the view's schema, so a
-rerun clears what an earlier run wrote there. Outputs depend only on the curated partitions they
-read: a rerun gives byte-identical files.
+A day with no event in its window still gets a partition, empty but with the view's schema (the
+history carries its rows forward), so a rerun clears what an earlier run wrote there. Outputs
+depend only on the curated partitions they read: a rerun gives byte-identical files.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ import pyarrow as pa
 from aisle.settings import Settings
 
 from .etl import CURATED_FILE
+from .history_tables import history_inputs, user_history
 from .storage import Interval, list_partitions, partition_dir, write_parquet_atomic
 
 log = logging.getLogger(__name__)
@@ -80,9 +86,23 @@ ITEM_POPULARITY_SCHEMA = pa.schema(
         pa.field("mean_price_7d", pa.float64()),
     ]
 )
+# What Feast serves of a user's history; the file also keeps the items beyond the first
+# HISTORY_ITEMS, which the next day's history is extended from (history_tables).
+USER_HISTORY_SCHEMA = pa.schema(
+    [
+        pa.field("user_id", pa.string()),
+        pa.field("event_timestamp", TIMESTAMP),
+        pa.field("history_item_ids", pa.list_(pa.string())),
+        pa.field("history_length", pa.int64()),
+    ]
+)
+USER_HISTORY_FILE_SCHEMA = USER_HISTORY_SCHEMA.append(
+    pa.field("history_older_item_ids", pa.list_(pa.string()))
+)
 SCHEMAS: dict[str, pa.Schema] = {
     "user_activity": USER_ACTIVITY_SCHEMA,
     "item_popularity": ITEM_POPULARITY_SCHEMA,
+    "user_history": USER_HISTORY_FILE_SCHEMA,
 }
 
 # The window's events. Partitions are UTC days, so the file list already bounds the window; the
@@ -201,6 +221,7 @@ def build_feature_tables(
                 table = build(con, inputs) if inputs.event_files else SCHEMAS[view].empty_table()
                 final = feature_dir(settings, dataset, view) / f"date={day.isoformat()}"
                 written[view].append(write_parquet_atomic(table, final / FEATURE_FILE))
+            written["user_history"].append(_user_history(con, settings, dataset, day))
             log.info(
                 "features %s %s: %d event partitions read in %.2fs",
                 dataset,
@@ -289,6 +310,23 @@ def _item_popularity(con: duckdb.DuckDBPyConnection, inputs: _DayInputs) -> pa.T
     )
 
 
+def _user_history(
+    con: duckdb.DuckDBPyConnection, settings: Settings, dataset: str, day: date
+) -> Path:
+    """Write day D's history, extended from D-1's partition where that is up to date."""
+    folder = feature_dir(settings, dataset, "user_history")
+    previous = folder / f"date={(day - timedelta(days=1)).isoformat()}" / FEATURE_FILE
+    inputs = history_inputs(settings, dataset, day, previous)
+    day_end = epoch_us(day + timedelta(days=1))
+    table = user_history(con, inputs, epoch_us(day), day_end)
+    if inputs.previous is None:
+        log.info(
+            "user_history %s %s: from %d curated partitions", dataset, day, len(inputs.event_files)
+        )
+    final = folder / f"date={day.isoformat()}" / FEATURE_FILE
+    return write_parquet_atomic(with_timestamp(table, day_end, USER_HISTORY_FILE_SCHEMA), final)
+
+
 def with_timestamp(result: pa.Table, epoch_us: int, schema: pa.Schema) -> pa.Table:
     """The query's columns, plus event_timestamp = `epoch_us`, cast to the view's fixed schema.
 
@@ -320,6 +358,8 @@ __all__ = [
     "SCHEMAS",
     "TIMESTAMP",
     "USER_ACTIVITY_SCHEMA",
+    "USER_HISTORY_FILE_SCHEMA",
+    "USER_HISTORY_SCHEMA",
     "build_feature_tables",
     "epoch_us",
     "feature_dir",

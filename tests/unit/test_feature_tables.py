@@ -13,6 +13,7 @@ from features.etl import run_etl
 from features.feature_tables import (
     ITEM_POPULARITY_SCHEMA,
     USER_ACTIVITY_SCHEMA,
+    USER_HISTORY_FILE_SCHEMA,
     build_feature_tables,
     feature_dir,
 )
@@ -176,7 +177,7 @@ def test_rerun_is_byte_identical_and_a_day_does_not_depend_on_its_interval(setti
         f"date=2024-03-{d:02d}" for d in range(4, 11)
     ]
     first = _digest(_features(settings))
-    assert len(first) == 2 * 7
+    assert len(first) == 3 * 7  # user_activity, item_popularity, user_history
     build_feature_tables(settings, "shop", week)
     assert _digest(_features(settings)) == first
     build_feature_tables(settings, "shop", D)  # one day alone, as a daily run computes it
@@ -203,6 +204,7 @@ def test_the_schemas_are_fixed(settings, land_raw):
     written = build_feature_tables(settings, "shop", D)
     assert pq.read_schema(written["user_activity"][0]).equals(USER_ACTIVITY_SCHEMA)
     assert pq.read_schema(written["item_popularity"][0]).equals(ITEM_POPULARITY_SCHEMA)
+    assert pq.read_schema(written["user_history"][0]).equals(USER_HISTORY_FILE_SCHEMA)
     assert str(USER_ACTIVITY_SCHEMA.field("event_timestamp").type) == "timestamp[us, tz=UTC]"
 
 

@@ -96,7 +96,9 @@ def test_protocol_a_reaches_the_strongest_baseline():
     runs = []
     for seed in (2020, 2021, 2022):
         split = random_split(users, items, (len(user_ids), len(item_ids)), seed)
-        result = train_recommender(split.train, split.valid, replace(RecommenderConfig(), seed=seed))
+        result = train_recommender(
+            split.train, split.valid, replace(RecommenderConfig(), seed=seed)
+        )
         scores = score_all(result.model, dense(split.train, torch.device("cpu"))).numpy()
         runs.append(ranking_metrics(scores, split.train + split.valid, split.test)["ndcg@10"])
     assert float(np.mean(runs)) >= 0.335, runs

@@ -76,6 +76,66 @@ def test_training_set_is_point_in_time_correct(featured):
         assert not (window.timestamp >= row.event_timestamp).any()
 
 
+HISTORY_COLUMNS = ["history_item_ids", "history_length"]
+
+
+def _histories_before(events: pd.DataFrame, moment: pd.Timestamp) -> dict[str, list[str]]:
+    """user -> the distinct items of their events before `moment`, most recent first."""
+    last = events[events.timestamp < moment].groupby(["user_id", "item_id"]).timestamp.max()
+    return {
+        user: touches.sort_values(
+            ["timestamp", "item_id"], ascending=[False, True]
+        ).item_id.tolist()
+        for user, touches in last.reset_index().groupby("user_id")
+    }
+
+
+def test_training_set_serves_the_history_known_at_the_label_time(featured):
+    events = _curated(featured)
+    rng = np.random.default_rng(1)
+    seconds = rng.integers(0, 11 * 86_400, size=60)
+    times = pd.Timestamp("2024-03-01", tz="UTC") + pd.to_timedelta(seconds, unit="s")
+    times = times.append(  # the first moment of a day; four days after the last day built
+        pd.DatetimeIndex([pd.Timestamp("2024-03-05", tz="UTC"), "2024-03-15T12:00:00Z"])
+    )
+    entity_df = pd.DataFrame(
+        {"user_id": [f"u{i % 8}" for i in range(62)], "item_id": "i1", "event_timestamp": times}
+    )
+    frame = store.training_set(featured, entity_df)
+    assert len(frame) == 62
+
+    served = 0
+    for row in frame.itertuples():
+        # the last daily history known at that time: all events before its day (the 03-10
+        # history, stamped 03-11, is the newest there is)
+        boundary = min(row.event_timestamp.floor("D"), pd.Timestamp("2024-03-11", tz="UTC"))
+        expected = _histories_before(events, boundary).get(row.user_id)
+        if expected is None:  # a user's first day, or before any history was built
+            assert pd.isna(row.history_length), (row.user_id, row.event_timestamp)
+            continue
+        served += 1
+        assert list(row.history_item_ids) == expected, (row.user_id, row.event_timestamp)
+        assert row.history_length == len(expected)
+    assert served > 40
+    late = frame[frame.event_timestamp == pd.Timestamp("2024-03-15T12:00:00Z")]
+    assert late.history_length.notna().all()  # the TTL bridges days not built yet
+
+    # the service keyed by user alone serves the same histories
+    alone = store.training_set(
+        featured, entity_df.drop(columns="item_id"), "recommender_history_v1"
+    )
+    assert list(alone.columns) == ["user_id", "event_timestamp", *HISTORY_COLUMNS]
+    key = ["user_id", "event_timestamp"]
+    both = frame[key + HISTORY_COLUMNS].merge(alone, on=key, suffixes=("", "_alone"))
+    assert len(both) == 62
+    assert both.history_length.equals(both.history_length_alone)
+
+    def lists(values: pd.Series) -> list:
+        return [list(v) if isinstance(v, list | np.ndarray) else None for v in values]
+
+    assert lists(both.history_item_ids) == lists(both.history_item_ids_alone)
+
+
 def test_a_later_event_never_reaches_an_earlier_label(featured, land_raw):
     label_time = pd.Timestamp("2024-03-05T12:00:00Z")
     before = store.training_set(
@@ -159,6 +219,20 @@ def test_materialise_and_look_up_online(featured):
     ).set_index("user_id")
     assert found.row(0)["events_30d"] == last.loc["u1", "events_30d"]
     assert list(found.row(0)["last_item_ids"]) == list(last.loc["u1", "last_item_ids"])
+
+
+def test_materialise_and_look_up_the_history_online(featured):
+    assert "user_history_fv" in store.materialize(featured, TEN_DAYS)
+    users = ["u1", "nobody", "u5"]
+    found = online.online_features(featured, "user_history_fv", users)
+    assert found.known == [True, False, True]
+    assert sorted(found.features) == ["history_item_ids", "history_length"]  # not the spill-over
+    histories = _histories_before(_curated(featured), pd.Timestamp("2024-03-11", tz="UTC"))
+    for i in (0, 2):
+        assert list(found.row(i)["history_item_ids"]) == histories[users[i]]
+        assert found.row(i)["history_length"] == len(histories[users[i]])
+    assert found.as_of[0] == pd.Timestamp("2024-03-11", tz="UTC")
+    assert found.features == _feast_reads(featured, "user_history_fv", users)
 
 
 def _feast_reads(settings, view: str, users: list[str]) -> dict:
