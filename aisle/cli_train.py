@@ -84,13 +84,12 @@ def recommend(
     data_dir: DataDir = None,
 ) -> None:
     """What the registered recommender suggests for a history (empty: the cold-start list)."""
-    import mlflow
-
     from training.recommender.predict import BadRequest
     from training.recommender.registry import MODEL_NAME, load_recommender
+    from training.tracking import point_at_store
 
     settings = get_settings(data_dir=data_dir)
-    mlflow.set_tracking_uri(settings.tracking_uri)
+    point_at_store(settings)
     try:
         model = load_recommender(f"models:/{MODEL_NAME}@{alias}")
     except Exception as exc:  # mlflow raises its own types for a missing model or alias

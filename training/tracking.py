@@ -17,8 +17,8 @@ CHAMPION = "champion"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
-def use_tracking(settings: Settings, experiment: str) -> str:
-    """Point mlflow at the settings' store and experiment; returns the experiment id."""
+def point_at_store(settings: Settings) -> str:
+    """Point mlflow's tracking and its model registry at the settings' store; returns the URI."""
     import mlflow
 
     uri = settings.tracking_uri
@@ -26,6 +26,14 @@ def use_tracking(settings: Settings, experiment: str) -> str:
         settings.mlflow_dir.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    return uri
+
+
+def use_tracking(settings: Settings, experiment: str) -> str:
+    """Point mlflow at the settings' store and experiment; returns the experiment id."""
+    import mlflow
+
+    uri = point_at_store(settings)
     found = mlflow.get_experiment_by_name(experiment)
     if found is not None:
         experiment_id = found.experiment_id

@@ -54,12 +54,13 @@ def test_a_run_registers_a_challenger_with_its_lineage(five_weeks, dag):
 
     from training.recommender.dataset import TemporalWindows, training_set_path
     from training.recommender.registry import load_recommender
+    from training.tracking import point_at_store
 
     airflow_env.migrate_db(five_weeks)  # exports the settings for the DAG's tasks
     run = dag.test(run_conf={"end": END, "epochs": 1})
     assert str(run.state) == "success"
 
-    mlflow.set_tracking_uri(five_weeks.tracking_uri)
+    point_at_store(five_weeks)
     client = MlflowClient()
     version = client.get_model_version_by_alias("recommender", "challenger")
     tags = version.tags

@@ -27,6 +27,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import scipy.sparse as sp
 
 from aisle.settings import Settings
@@ -110,8 +111,6 @@ def build_training_set(settings: Settings, dataset: str, windows: TemporalWindow
         "windows": windows.to_dict(),
         "categories": _categories(settings, dataset, windows),
     }
-    import pyarrow as pa
-
     table = pa.Table.from_pandas(frame, preserve_index=False)
     table = table.replace_schema_metadata({"aisle": json.dumps(metadata)})
     write_parquet_atomic(table, path)
@@ -153,8 +152,8 @@ def _with_targets(
         }
     )
     out["target_item_ids"] = [
-        [i for i in touched.get(u, []) if i not in set(h)]
-        for u, h in zip(out.user_id, out.history_item_ids, strict=True)
+        [i for i in touched.get(u, []) if i not in known]
+        for u, known in zip(out.user_id, map(set, out.history_item_ids), strict=True)
     ]
     return out.sort_values("user_id", ignore_index=True)
 

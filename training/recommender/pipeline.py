@@ -13,7 +13,6 @@ as `recommender` and gives the new version the alias `challenger`.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, replace
@@ -264,7 +263,3 @@ def _learning_curve(epochs: list[EpochResult], best: int):
     left.set_title("Recommender learning curve")
     figure.tight_layout()
     return figure
-
-
-def describe(result: dict[str, Any]) -> str:
-    return json.dumps(result, indent=2, default=str)

@@ -11,11 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-
-try:
-    from mlflow.pyfunc import PythonModel
-except ImportError:  # pragma: no cover - mlflow is a dependency; keeps import-time light
-    PythonModel = object  # type: ignore[misc,assignment]
+from mlflow.pyfunc import PythonModel
 
 from .predict import Recommender, Request
 
