@@ -90,6 +90,15 @@ class Settings(BaseSettings):
     recommender_test_days: int = Field(
         default=28, gt=0, description="Days at the end of the data interval held out as test."
     )
+    pricing_schedule: str = Field(
+        default="@weekly", description="When the pricing_training DAG retrains (cron)."
+    )
+    pricing_valid_weeks: int = Field(
+        default=8, gt=0, description="Weeks before the test window the pricing model tunes on."
+    )
+    pricing_test_weeks: int = Field(
+        default=8, gt=0, description="Weeks at the end of the data interval held out as test."
+    )
     etl_block_mb: int = Field(
         default=16, gt=0, description="Megabytes of raw input validated per chunk; bounds memory."
     )
@@ -143,7 +152,11 @@ class Settings(BaseSettings):
         return (self.mlflow_dir / "artifacts").resolve().as_uri()
 
     @field_validator(
-        "interactions_schedule", "sales_schedule", "features_sweep_schedule", "recommender_schedule"
+        "interactions_schedule",
+        "sales_schedule",
+        "features_sweep_schedule",
+        "recommender_schedule",
+        "pricing_schedule",
     )
     @classmethod
     def _valid_cron(cls, value: str) -> str:

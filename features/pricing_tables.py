@@ -11,11 +11,13 @@ Views, keyed by item and store:
 * `item_price` (stamped at the week's start, when shelf prices and promotions are posted): the
   item's price, cost, promo and feature flags that week, the mean price of the other items of its
   category in the same store (`competitor_price_mean`), its price relative to them
-  (`price_index`), and, where a category is small enough to list (at most `MAX_LISTED` items, as
+  (`price_index`), the share of those other items on promotion (`competitor_promo_share`) and
+  their mean feature (ad) intensity (`competitor_feature_mean`), and, where a category is small enough to list (at most `MAX_LISTED` items, as
   Dominick's 11 orange juice brands are), every item of the category with its price that week
   (`category_item_ids`, `category_prices`): the cross prices.
-* `demand_history` (stamped at the week's end, when its sales are known): the units of that week
-  and their log (ln(1 + units)), and over the four weeks ending with it the mean log units, mean
+* `demand_history` (stamped at the week's end, when its sales are known): the units of that week,
+  their log (ln(1 + units)) and the week's price (`price_lag1`: a price cut is measured against
+  it), and over the four weeks ending with it the mean log units, mean
   units, mean price, promo share and the number of weeks with sales. A label in week w is joined to
   the row of week w - 1: lagged demand.
 
@@ -74,6 +76,8 @@ ITEM_PRICE_SCHEMA = pa.schema(
         pa.field("competitors", pa.int64()),
         pa.field("competitor_price_mean", pa.float64()),
         pa.field("price_index", pa.float64()),
+        pa.field("competitor_promo_share", pa.float64()),
+        pa.field("competitor_feature_mean", pa.float64()),
         pa.field("category_item_ids", pa.list_(pa.string())),
         pa.field("category_prices", pa.list_(pa.float64())),
     ]
@@ -83,6 +87,7 @@ DEMAND_HISTORY_SCHEMA = pa.schema(
         *_KEYS,
         pa.field("event_timestamp", TIMESTAMP),
         pa.field("units_lag1", pa.float64()),
+        pa.field("price_lag1", pa.float64()),
         pa.field("log_units_lag1", pa.float64()),
         pa.field("log_units_mean_4w", pa.float64()),
         pa.field("units_mean_4w", pa.float64()),
@@ -109,6 +114,8 @@ week AS (
 shelf AS (
     SELECT store_id, grp, count(*) AS n,
            list_sum(list_sort(list(price))) AS total,
+           sum(promo) AS promos,
+           list_sum(list_sort(list(feature))) AS features,
            list(item_id ORDER BY item_id) AS ids,
            list(price ORDER BY item_id) AS prices
     FROM week
@@ -118,6 +125,9 @@ SELECT w.item_id, w.store_id, w.price, w.cost, w.promo, w.feature,
        s.n - 1 AS competitors,
        CASE WHEN s.n > 1 THEN (s.total - w.price) / (s.n - 1) END AS competitor_price_mean,
        CASE WHEN s.n > 1 THEN w.price / ((s.total - w.price) / (s.n - 1)) END AS price_index,
+       CASE WHEN s.n > 1 THEN (s.promos - w.promo) / (s.n - 1) END AS competitor_promo_share,
+       CASE WHEN s.n > 1 THEN (s.features - w.feature) / (s.n - 1) END
+           AS competitor_feature_mean,
        CASE WHEN s.n <= {max_listed} THEN s.ids END AS category_item_ids,
        CASE WHEN s.n <= {max_listed} THEN s.prices END AS category_prices
 FROM week AS w JOIN shelf AS s ON w.store_id = s.store_id AND w.grp = s.grp
@@ -131,6 +141,7 @@ WITH sales AS (
 )
 SELECT item_id, store_id,
        max(units) FILTER (WHERE week_start = $week) AS units_lag1,
+       max(price) FILTER (WHERE week_start = $week) AS price_lag1,
        max(log_units) FILTER (WHERE week_start = $week) AS log_units_lag1,
        list_avg(list_sort(list(log_units))) AS log_units_mean_4w,
        list_avg(list_sort(list(units))) AS units_mean_4w,

@@ -75,11 +75,14 @@ def test_item_price_holds_the_week_and_its_cross_prices(shop):
     assert a.competitors == 1  # b shares a's first category; c does not
     assert a.competitor_price_mean == pytest.approx(_price("b", "s1", 3))
     assert a.price_index == pytest.approx(_price("a", "s1", 3) / _price("b", "s1", 3))
+    assert a.competitor_promo_share == 3 % 2  # b's promo flag that week
+    assert a.competitor_feature_mean == 0.0
     assert list(a.category_item_ids) == ["a", "b"]
     assert list(a.category_prices) == [_price("a", "s1", 3), _price("b", "s1", 3)]
     c = week.loc[("c", "s1")]
     assert c.competitors == 0
     assert pd.isna(c.competitor_price_mean) and pd.isna(c.price_index)
+    assert pd.isna(c.competitor_promo_share) and pd.isna(c.competitor_feature_mean)
     assert list(c.category_item_ids) == ["c"]
 
 
@@ -88,6 +91,7 @@ def test_demand_history_summarises_four_weeks_known_at_the_week_end(shop):
     a = hist.loc[("a", "s1")]
     assert a.event_timestamp == pd.Timestamp(WEEKS[4] + timedelta(days=7), tz="UTC")
     assert a.units_lag1 == _units("a", "s1", 4)
+    assert a.price_lag1 == _price("a", "s1", 4)
     assert a.log_units_lag1 == pytest.approx(math.log1p(_units("a", "s1", 4)))
     logs = [math.log1p(_units("a", "s1", k)) for k in (1, 2, 3, 4)]
     assert a.log_units_mean_4w == pytest.approx(sum(logs) / 4)

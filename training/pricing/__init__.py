@@ -1,0 +1,1 @@
+"""The dynamic-pricing model: demand, elasticities, price optimisation."""

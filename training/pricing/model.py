@@ -1,0 +1,101 @@
+"""The demand model: a hierarchical log-log regression in PyTorch, monotone in own price.
+
+    log(1 + units) = a_i + a_s + a_is + v_i . z_s                        item x store level
+                   + w_i . context                                       promotions, lags, season
+                   + c_i . cross_log_prices                              other brands' prices
+                   - softplus(e_i + e_is + u . z_s) * (log p - mean log p_i)
+
+i is the item, s the store, z_s its standardised attributes. The own-price slope is minus a
+softplus, so demand falls as the own price rises for every item, store and context: monotone by
+construction, not by hope. d log(1 + q) / d log p is that slope; the own-price elasticity of q
+is the slope x (1 + q) / q (`PricingEnsemble.elasticities`, by autograd).
+
+Why this model and not a network: on Dominick's validation weeks a residual MLP over the same
+inputs made the holdout worse (0.56 vs 0.526 RMSE, `training/pricing/research/NOTES.md`); the
+gains came from the inputs (last week's price, the competitors' deals) and from shrinking the
+store-level terms towards the item's, which the L2 penalty `l2` does (tuned on validation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .design import Design, Encoded
+
+
+@dataclass(frozen=True)
+class PricingConfig:
+    l2_grid: tuple[float, ...] = (1.0, 10.0, 100.0)  # tried on the valid weeks, best one kept
+    members: int = 5  # bootstrap ensemble size: the elasticity's uncertainty
+    max_iter: int = 300  # L-BFGS iterations per fit
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, object]:
+        values = asdict(self)
+        values["l2_grid"] = list(self.l2_grid)
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict[str, object]) -> PricingConfig:
+        known = {k: v for k, v in values.items() if k in cls.__dataclass_fields__}
+        if "l2_grid" in known:
+            known["l2_grid"] = tuple(float(v) for v in known["l2_grid"])  # type: ignore[union-attr]
+        return cls(**known)  # type: ignore[arg-type]
+
+
+class DemandModel(nn.Module):
+    def __init__(self, design: Design, base_log_units: torch.Tensor | None = None):
+        super().__init__()
+        n_items, n_stores = len(design.item_ids), len(design.store_ids)
+        n_context, n_attributes = len(design.context), len(design.store_columns)
+        self.n_stores = n_stores
+        self.item_level = nn.Parameter(
+            torch.zeros(n_items) if base_log_units is None else base_log_units.clone()
+        )
+        self.store_level = nn.Parameter(torch.zeros(n_stores))
+        self.pair_level = nn.Parameter(torch.zeros(n_items * n_stores))
+        self.attribute_level = nn.Parameter(torch.zeros(n_items, n_attributes))
+        self.context_weights = nn.Parameter(torch.zeros(n_items, n_context))
+        self.cross_weights = nn.Parameter(torch.zeros(n_items, n_items)) if design.cross else None
+        # softplus(0.7) ~ 1.1: a start at unit elasticity, as uninformed as the data allow
+        self.item_slope = nn.Parameter(torch.full((n_items,), 0.7))
+        self.pair_slope = nn.Parameter(torch.zeros(n_items * n_stores))
+        self.attribute_slope = nn.Parameter(torch.zeros(n_attributes))
+
+    def slope(self, batch: Encoded) -> torch.Tensor:
+        """The positive own-price coefficient: -d log(1 + units) / d log price, per row."""
+        pair = batch.item * self.n_stores + batch.store
+        raw = (
+            self.item_slope[batch.item]
+            + self.pair_slope[pair]
+            + batch.stores @ self.attribute_slope
+        )
+        return F.softplus(raw)
+
+    def forward(self, batch: Encoded) -> torch.Tensor:
+        """Predicted log(1 + units) per row."""
+        item, pair = batch.item, batch.item * self.n_stores + batch.store
+        level = self.item_level[item] + self.store_level[batch.store] + self.pair_level[pair]
+        level = level + (self.attribute_level[item] * batch.stores).sum(-1)
+        out = level + (self.context_weights[item] * batch.context).sum(-1)
+        if self.cross_weights is not None and batch.cross is not None:
+            out = out + (self.cross_weights[item] * batch.cross).sum(-1)
+        return out - self.slope(batch) * batch.log_price
+
+    def penalty(self) -> torch.Tensor:
+        """Shrinks everything below the item's own level and slope towards zero."""
+        terms = [
+            self.store_level,
+            self.pair_level,
+            self.attribute_level,
+            self.context_weights,
+            self.pair_slope,
+            self.attribute_slope,
+        ]
+        if self.cross_weights is not None:
+            terms.append(self.cross_weights)
+        return sum(t.pow(2).sum() for t in terms)  # type: ignore[return-value]

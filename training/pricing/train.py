@@ -1,0 +1,162 @@
+"""Fitting the demand model: L-BFGS on the whole training set, the penalty tuned on validation,
+then a bootstrap ensemble refit on fit + valid rows.
+
+1. For each `l2` of the grid, fit one model on the fit rows and score it on the valid rows
+   (RMSE of log(1 + units)); the best `l2` is kept. The test rows are never looked at.
+2. Refit `members` models on fit + valid rows with that `l2`, member k on Bayesian-bootstrap
+   weights (exponential, seed + k). Their mean is the forecast, their spread the uncertainty of
+   each elasticity.
+
+Full-batch L-BFGS in float64 because the problem is small (tens of thousands of rows, a few
+thousand parameters) and smooth: it converges to the same optimum every run, where Adam's
+minibatch noise moved the holdout RMSE by ±0.005 between seeds. CUDA is used when present.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .design import Design, Encoded
+from .model import DemandModel, PricingConfig
+from .predict import PricingModel
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FitProgress:
+    """One finished fit: `stage` is "tune" (one l2 on the fit rows) or "member" (ensemble)."""
+
+    stage: str
+    index: int  # 1-based, within the stage
+    total: int
+    l2: float
+    loss: float
+    valid_rmse: float | None
+    seconds: float
+    trace: list[float] = field(default_factory=list)  # training loss per L-BFGS evaluation
+
+
+@dataclass
+class TrainResult:
+    model: PricingModel
+    l2: float
+    valid_rmse: dict[float, float]  # l2 -> RMSE on the valid rows
+    fits: list[FitProgress]
+    seconds: float
+
+
+def pick_device(device: str | None = None) -> torch.device:
+    if device:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def rmse(predicted: torch.Tensor, target: torch.Tensor) -> float:
+    return float((predicted - target).pow(2).mean().sqrt())
+
+
+def fit_member(
+    design: Design,
+    batch: Encoded,
+    l2: float,
+    max_iter: int,
+    weights: torch.Tensor | None = None,
+    seed: int = 0,
+) -> tuple[DemandModel, list[float]]:
+    """One model fitted by full-batch L-BFGS; returns it and its loss trace."""
+    assert batch.target is not None, "fitting needs the units"
+    torch.manual_seed(seed)
+    base = torch.as_tensor(design.item_log_units, dtype=batch.target.dtype)
+    model = DemandModel(design, base).to(device=batch.target.device, dtype=batch.target.dtype)
+    weights = torch.ones_like(batch.target) if weights is None else weights
+    total = weights.sum()
+    optimiser = torch.optim.LBFGS(
+        model.parameters(),
+        lr=1.0,
+        max_iter=max_iter,
+        history_size=20,
+        tolerance_grad=1e-9,
+        tolerance_change=1e-12,
+        line_search_fn="strong_wolfe",
+    )
+    trace: list[float] = []
+
+    def closure() -> torch.Tensor:
+        optimiser.zero_grad()
+        error = (model(batch) - batch.target).pow(2)
+        loss = (weights * error).sum() / total + l2 * model.penalty() / len(batch)
+        loss.backward()
+        trace.append(float(loss))
+        return loss
+
+    optimiser.step(closure)
+    return model.eval(), trace
+
+
+def train_pricing(
+    fit: pd.DataFrame,
+    valid: pd.DataFrame,
+    config: PricingConfig | None = None,
+    device: str | None = None,
+    on_fit: Callable[[FitProgress], None] | None = None,
+) -> TrainResult:
+    """Tune on `valid`, then fit the ensemble on fit + valid rows (see the module docstring)."""
+    config = config or PricingConfig()
+    target_device = pick_device(device)
+    started = time.perf_counter()
+    fits: list[FitProgress] = []
+
+    def report(progress: FitProgress) -> None:
+        fits.append(progress)
+        log.info(
+            "%s %d/%d l2=%g loss %.4f%s (%.1fs)",
+            progress.stage,
+            progress.index,
+            progress.total,
+            progress.l2,
+            progress.loss,
+            "" if progress.valid_rmse is None else f" valid RMSE {progress.valid_rmse:.4f}",
+            progress.seconds,
+        )
+        if on_fit is not None:
+            on_fit(progress)
+
+    design = Design.fit(fit)
+    train_batch = design.encode(fit).to(target_device)
+    valid_batch = design.encode(valid, unknown="drop").to(target_device)
+    valid_rmse: dict[float, float] = {}
+    for n, l2 in enumerate(config.l2_grid, 1):
+        clock = time.perf_counter()
+        model, trace = fit_member(design, train_batch, l2, config.max_iter, seed=config.seed)
+        with torch.no_grad():
+            valid_rmse[l2] = rmse(model(valid_batch), valid_batch.target)  # type: ignore[arg-type]
+        took = time.perf_counter() - clock
+        report(
+            FitProgress("tune", n, len(config.l2_grid), l2, trace[-1], valid_rmse[l2], took, trace)
+        )
+    best_l2 = min(valid_rmse, key=valid_rmse.__getitem__)
+
+    both = pd.concat([fit, valid], ignore_index=True)
+    design = Design.fit(both)
+    batch = design.encode(both).to(target_device)
+    members = []
+    for k in range(config.members):
+        clock = time.perf_counter()
+        generator = np.random.default_rng(config.seed + k)
+        weights = torch.as_tensor(
+            generator.exponential(1.0, len(batch)), dtype=batch.log_price.dtype
+        ).to(target_device)
+        model, trace = fit_member(design, batch, best_l2, config.max_iter, weights, config.seed + k)
+        members.append(model.cpu())
+        took = time.perf_counter() - clock
+        report(FitProgress("member", k + 1, config.members, best_l2, trace[-1], None, took, trace))
+    ensemble = PricingModel(design, members, config)
+    return TrainResult(ensemble, best_l2, valid_rmse, fits, time.perf_counter() - started)
