@@ -29,7 +29,8 @@ from .design import Design, Encoded
 
 @dataclass(frozen=True)
 class PricingConfig:
-    l2_grid: tuple[float, ...] = (1.0, 10.0, 100.0)  # tried on the valid weeks, best one kept
+    l2_grid: tuple[float, ...] = (10.0, 30.0, 100.0)  # tried on the valid weeks, best one kept
+    valid_folds: int = 3  # the valid weeks split in consecutive folds, each fit on what precedes
     members: int = 5  # bootstrap ensemble size: the elasticity's uncertainty
     max_iter: int = 300  # L-BFGS iterations per fit
     seed: int = 0
