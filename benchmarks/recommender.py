@@ -123,13 +123,13 @@ def protocol_b_data(name: str) -> Any:
         build_training_set,
         training_set_path,
     )
-    from training.recommender.pipeline import _utc
+    from training.tracking import as_utc
 
     source, first, end, valid_days, test_days, simulator = PROTOCOL_B[name]
     settings = get_settings(
         data_dir=WORK / "recommender" / name, interactions_source=source, simulator=simulator
     )
-    windows = TemporalWindows.before(_utc(end), valid_days, test_days)
+    windows = TemporalWindows.before(as_utc(end), valid_days, test_days)
     path = training_set_path(settings, source, windows)
     if not path.exists():
         provide_sources(settings, source)

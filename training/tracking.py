@@ -7,6 +7,7 @@ install). Production: AISLE_MLFLOW_TRACKING_URI, a PostgreSQL URL or an MLflow s
 from __future__ import annotations
 
 import subprocess
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -70,3 +71,22 @@ def set_alias(name: str, alias: str, version: str, tags: dict[str, Any] | None =
     client.set_registered_model_alias(name, alias, version)
     for key, value in (tags or {}).items():
         client.set_model_version_tag(name, version, key, str(value))
+
+
+When = date | datetime | str
+
+
+def as_utc(value: When) -> datetime:
+    """A day or time as an aware UTC datetime (naive values are read as UTC)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    elif not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def feature_fingerprint(settings: Settings) -> str:
+    """The sha256 of the Feast definitions last applied (lineage for a training run)."""
+    from features.store import applied_fingerprint
+
+    return applied_fingerprint(settings) or "not applied"

@@ -45,7 +45,7 @@ def holdout_table(
 
 
 def elasticity_table(model: PricingModel, frame: pd.DataFrame) -> pd.DataFrame:
-    """Mean own-price elasticity per item x store over `frame`'s rows, with the ensemble's spread."""
+    """Mean own-price elasticity per item x store over `frame`'s rows, and the ensemble spread."""
     rows = model.elasticities(frame, unknown="drop")
     return (
         rows.groupby(["item_id", "store_id"])[["elasticity", "elasticity_std"]].mean().reset_index()
@@ -91,16 +91,19 @@ def simulator_scores(
         quote = model.quote(row.to_frame().T.infer_objects(), cost=cost)
         oracle = cost * e / (1 + e)
 
-        def true_profit(price: float, e: float = e, cost: float = cost) -> float:
-            return (price - cost) * (price / oracle) ** e  # demand relative to the oracle's
-
-        ours, best = true_profit(quote.decision.price), true_profit(oracle)
+        ours = _true_profit(quote.decision.price, cost, e, oracle)
+        best = _true_profit(oracle, cost, e, oracle)
         ratios.append(ours / best)
     return {
-        "items": int(len(per_item)),
+        "items": len(per_item),
         "elasticity_median_abs_pct_error": float(100 * error.median()),
         "elasticity_abs_pct_error_q90": float(100 * error.quantile(0.9)),
         "quotes": len(ratios),
         "profit_vs_oracle_pct": float(100 * np.mean(ratios)),
         "profit_vs_oracle_worst_pct": float(100 * min(ratios)),
     }
+
+
+def _true_profit(price: float, cost: float, elasticity: float, reference: float) -> float:
+    """Profit under constant-elasticity demand, in units of the demand at `reference`."""
+    return (price - cost) * (price / reference) ** elasticity

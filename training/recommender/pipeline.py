@@ -16,13 +16,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, replace
-from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from aisle.settings import Settings, get_settings
+from training.tracking import When, as_utc, feature_fingerprint
 
 from .dataset import FEATURE_SERVICE, RecommenderData, TemporalWindows, build_training_set
 from .model import RecommenderConfig
@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 EXPERIMENT = "recommender"
 CHECKPOINT_FILE = "recommender.pt"
 EASE_GRID = (100.0, 300.0, 1000.0)
-When = date | datetime | str
 
 
 def build_training_set_step(
@@ -45,7 +44,7 @@ def build_training_set_step(
     settings = settings or get_settings()
     dataset = dataset or resolve(settings.interactions_source).dataset
     windows = TemporalWindows.before(
-        _utc(end), settings.recommender_valid_days, settings.recommender_test_days
+        as_utc(end), settings.recommender_valid_days, settings.recommender_test_days
     )
     path = build_training_set(settings, dataset, windows)
     log.info("training set %s (windows %s)", path, windows.to_dict())
@@ -98,7 +97,7 @@ def train_step(
     lineage = {
         "dataset": data.metadata["dataset"],
         "feature_service": FEATURE_SERVICE,
-        "feature_definitions_sha256": _feature_fingerprint(settings),
+        "feature_definitions_sha256": feature_fingerprint(settings),
         "data_interval_end": windows["end"],
         "train_end": windows["train_end"],
         "valid_end": windows["valid_end"],
@@ -210,20 +209,6 @@ def _config(config: RecommenderConfig | dict[str, Any] | None) -> RecommenderCon
     if unknown:
         raise ValueError(f"unknown recommender settings {unknown}; known: {sorted(known)}")
     return replace(RecommenderConfig(), **changes)
-
-
-def _utc(value: When) -> datetime:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    elif not isinstance(value, datetime):
-        value = datetime(value.year, value.month, value.day)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _feature_fingerprint(settings: Settings) -> str:
-    from features.store import applied_fingerprint
-
-    return applied_fingerprint(settings) or "not applied"
 
 
 def _evaluation_record(table: dict, data: RecommenderData, windows: dict) -> dict[str, Any]:

@@ -1,0 +1,264 @@
+"""The pricing model's stages, one code path for the DAG, the CLI and the tests.
+
+    build_training_set_step(end, settings, dataset)   -> training set path (weekly windows)
+    train_step(path, config, settings)                 -> MLflow run id, checkpoint, test RMSE
+    register_step(run_id, checkpoint, settings)        -> registered version, alias `challenger`
+
+`train_step` tunes on the valid weeks, fits the ensemble, scores it and the references (a)-(e) on
+the test weeks, and logs params, the loss and tuning curves, the evaluation table, the
+elasticities per item x store, a price-response plot for a few items and lineage to MLflow.
+`register_step` logs the checkpoint as the run's pyfunc model with its signature, registers it
+as `pricing` and gives the new version the alias `challenger`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from aisle.settings import Settings, get_settings
+from training.tracking import When, as_utc, feature_fingerprint
+
+from .dataset import FEATURE_SERVICE, PricingData, WeeklyWindows, build_training_set
+from .model import PricingConfig
+from .train import FitProgress, TrainResult, pick_device, train_pricing
+
+log = logging.getLogger(__name__)
+
+EXPERIMENT = "pricing"
+CHECKPOINT_FILE = "pricing.pt"
+RESPONSE_ITEMS = 4
+
+
+def build_training_set_step(
+    end: When, settings: Settings | None = None, dataset: str | None = None
+) -> str:
+    """The training set of the sales ending at `end` (a UTC day boundary)."""
+    from features.sources import resolve
+
+    settings = settings or get_settings()
+    dataset = dataset or resolve(settings.sales_source).dataset
+    windows = WeeklyWindows.before(
+        as_utc(end), settings.pricing_valid_weeks, settings.pricing_test_weeks
+    )
+    path = build_training_set(settings, dataset, windows)
+    log.info("training set %s (windows %s)", path, windows.to_dict())
+    return str(path)
+
+
+def train_step(
+    training_set: str | Path,
+    config: PricingConfig | dict[str, Any] | None = None,
+    settings: Settings | None = None,
+    device: str | None = None,
+    on_fit: Callable[[FitProgress], None] | None = None,
+    references: bool = True,
+) -> dict[str, Any]:
+    """Train and evaluate one model in a new MLflow run; returns the run id, checkpoint, metrics.
+
+    `config` may be a dict of PricingConfig fields to change (a DAG's params; None keeps the
+    default)."""
+    import mlflow
+
+    from training.tracking import git_commit, use_tracking
+
+    from .evaluate import OURS, elasticity_distribution, elasticity_table, holdout_table
+
+    settings = settings or get_settings()
+    config = _config(config)
+    training_set = Path(training_set)
+    data = PricingData.load(training_set)
+    windows = data.metadata["windows"]
+    lineage = {
+        "dataset": data.metadata["dataset"],
+        "feature_service": FEATURE_SERVICE,
+        "feature_definitions_sha256": feature_fingerprint(settings),
+        "data_interval_end": windows["end"],
+        "train_end": windows["train_end"],
+        "valid_end": windows["valid_end"],
+        "training_set": str(training_set),
+        "git_commit": git_commit(),
+    }
+    use_tracking(settings, EXPERIMENT)
+    with mlflow.start_run(run_name=f"{lineage['dataset']} {windows['end'][:10]}") as run:
+        mlflow.set_tags({f"aisle.{k}": v for k, v in lineage.items()})
+        mlflow.log_params(
+            {
+                **config.to_dict(),
+                **{f"rows_{role}": n for role, n in data.metadata["rows"].items()},
+                "items": data.fit.item_id.nunique(),
+                "stores": data.fit.store_id.nunique(),
+                "device": str(pick_device(device)),
+            }
+        )
+
+        def logged(progress: FitProgress) -> None:
+            if progress.valid_rmse is not None:
+                mlflow.log_metric("valid_rmse", progress.valid_rmse, step=progress.index)
+            mlflow.log_metric(f"{progress.stage}_loss", progress.loss, step=progress.index)
+            if on_fit is not None:
+                on_fit(progress)
+
+        result = train_pricing(data.fit, data.valid, config, device, on_fit=logged)
+        model = result.model
+        train_rows = pd.concat([data.fit, data.valid], ignore_index=True)
+        table = holdout_table(model, train_rows, data.test, references=references)
+        pairs = elasticity_table(model, data.test)
+        distribution = elasticity_distribution(pairs)
+        test_rmse = table[OURS]["rmse"]
+        share_negative = float((pairs.elasticity < 0).mean())
+        mlflow.log_metrics(
+            {
+                "test_rmse": test_rmse,
+                "best_l2": result.l2,
+                "train_seconds": result.seconds,
+                "elasticity_median": float(pairs.elasticity.median()),
+                "elasticity_share_negative": share_negative,
+            }
+        )
+        record = {
+            "protocol": "weekly holdout: RMSE of log(1 + units) on the test weeks",
+            "windows": windows,
+            "rows": data.metadata["rows"],
+            "models": table,
+            "valid_rmse_by_l2": {str(k): v for k, v in result.valid_rmse.items()},
+            "elasticity_by_item": distribution,
+        }
+        mlflow.log_dict(record, "evaluation/table.json")
+        mlflow.log_text(_markdown(table), "evaluation/table.md")
+        mlflow.log_text(pairs.to_csv(index=False), "evaluation/elasticities.csv")
+        mlflow.log_figure(_training_curves(result), "training_curves.png")
+        mlflow.log_figure(_price_response(model, data.test), "price_response.png")
+
+        metadata = {
+            "metrics": {"test_rmse": test_rmse, "valid_rmse": result.valid_rmse[result.l2]},
+            "l2": result.l2,
+            "elasticity_by_item": distribution,
+            "lineage": {**lineage, "mlflow_run_id": run.info.run_id},
+        }
+        checkpoint = model.save(training_set.with_name(CHECKPOINT_FILE), metadata)
+        mlflow.log_artifact(str(checkpoint), "checkpoint")
+    log.info("trained %s: l2 %g, test RMSE %.4f", run.info.run_id, result.l2, test_rmse)
+    return {
+        "run_id": run.info.run_id,
+        "checkpoint": str(checkpoint),
+        "test_rmse": test_rmse,
+        "l2": result.l2,
+        "elasticity_share_negative": share_negative,
+    }
+
+
+def register_step(
+    run_id: str, checkpoint: str | Path, settings: Settings | None = None
+) -> dict[str, Any]:
+    """Log the checkpoint as the run's model, register it, and give it the alias `challenger`."""
+    import mlflow
+
+    from training.tracking import CHALLENGER, set_alias, use_tracking
+
+    from .predict import PricingModel
+    from .registry import MODEL_NAME, log_pricing
+
+    settings = settings or get_settings()
+    use_tracking(settings, EXPERIMENT)
+    model = PricingModel.load(checkpoint)
+    lineage = model.metadata["lineage"]
+    if lineage["mlflow_run_id"] != run_id:
+        raise ValueError(
+            f"{checkpoint} was trained in run {lineage['mlflow_run_id']}, not {run_id}"
+        )
+    test = PricingData.load(Path(lineage["training_set"])).test
+    with mlflow.start_run(run_id=run_id):
+        logged = log_pricing(Path(checkpoint), test.head(2))
+    version = str(logged.registered_model_version)
+    metrics = {"test_rmse": round(model.metadata["metrics"]["test_rmse"], 4)}
+    set_alias(MODEL_NAME, CHALLENGER, version, {**metrics, **lineage})
+    log.info("registered %s version %s as %s", MODEL_NAME, version, CHALLENGER)
+    return {
+        "registered_model": MODEL_NAME,
+        "version": version,
+        "alias": CHALLENGER,
+        "model_uri": logged.model_uri,
+        "run_id": run_id,
+    }
+
+
+def _config(config: PricingConfig | dict[str, Any] | None) -> PricingConfig:
+    if isinstance(config, PricingConfig):
+        return config
+    known = set(PricingConfig.__dataclass_fields__)
+    changes = {k: v for k, v in (config or {}).items() if v is not None}
+    unknown = sorted(set(changes) - known)
+    if unknown:
+        raise ValueError(f"unknown pricing settings {unknown}; known: {sorted(known)}")
+    if "l2_grid" in changes:
+        changes["l2_grid"] = tuple(float(v) for v in changes["l2_grid"])
+    return replace(PricingConfig(), **changes)
+
+
+def _markdown(table: dict[str, dict[str, float]]) -> str:
+    lines = ["| model | RMSE log units | rows |", "|---|---|---|"]
+    for name, scores in table.items():
+        lines.append(f"| {name} | {scores['rmse']:.4f} | {scores['rows']} |")
+    return "\n".join(lines) + "\n"
+
+
+def _training_curves(result: TrainResult):
+    from matplotlib.figure import Figure  # no pyplot: no global figure state in a worker
+
+    figure = Figure(figsize=(9, 3.5))
+    left, right = figure.subplots(1, 2)
+    for fit in result.fits:
+        if fit.stage == "member":
+            left.plot(fit.trace, label=f"member {fit.index}")
+    left.set_yscale("log")
+    left.set_xlabel("L-BFGS evaluation")
+    left.set_ylabel("penalised training loss")
+    left.set_title("Ensemble fits")
+    left.legend(fontsize=7)
+    grid = sorted(result.valid_rmse)
+    right.plot(grid, [result.valid_rmse[g] for g in grid], "o-")
+    right.axvline(result.l2, color="grey", linestyle="--", label=f"kept: l2={result.l2:g}")
+    right.set_xscale("log")
+    right.set_xlabel("l2")
+    right.set_ylabel("valid RMSE (rolling folds)")
+    right.set_title("Tuning")
+    right.legend()
+    figure.tight_layout()
+    return figure
+
+
+def _price_response(model, test: pd.DataFrame):
+    """Units and profit against price for the best-selling items' rows of the last test week."""
+    from matplotlib.figure import Figure
+
+    last = test[test.event_timestamp == test.event_timestamp.max()]
+    last = last[
+        last.item_id.isin(model.design.item_ids) & last.store_id.isin(model.design.store_ids)
+    ]
+    rows = (
+        last.sort_values("units", ascending=False).drop_duplicates("item_id").head(RESPONSE_ITEMS)
+    )
+    figure = Figure(figsize=(3.2 * max(len(rows), 1), 3.4))
+    axes = np.atleast_1d(figure.subplots(1, max(len(rows), 1)))
+    for axis, (_, row) in zip(axes, rows.iterrows(), strict=False):
+        frame = row.to_frame().T.infer_objects()
+        prices = np.linspace(0.6, 1.6, 60) * float(row.price)
+        mean, members = model._curve(frame, prices)
+        axis.fill_between(prices, members.min(0), members.max(0), alpha=0.25, label="ensemble")
+        axis.plot(prices, mean, label="expected units")
+        axis.axvline(float(row.price), color="grey", linestyle=":", label="shelf price")
+        axis.scatter([float(row.price)], [float(row.units)], color="black", zorder=3, label="sold")
+        axis.set_title(f"item {row.item_id} in store {row.store_id}", fontsize=9)
+        axis.set_xlabel("price")
+        axis.set_ylabel("units")
+    axes[0].legend(fontsize=7)
+    figure.suptitle("Price response (last test week)")
+    figure.tight_layout()
+    return figure
