@@ -1,15 +1,24 @@
-"""`aisle train ...` and `aisle recommend ...`: the training DAGs' stages by hand, and a look at
-what a registered model recommends."""
+"""`aisle train ...`, `aisle recommend ...` and `aisle price ...`: the training DAGs' stages by
+hand, and a look at what a registered model recommends or quotes."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+import math
+from datetime import UTC, datetime
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from .cli_common import DataDir, End, console, fail
-from .settings import get_settings
+from .settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from training.pricing.optimiser import Guardrails
 
 train_app = typer.Typer(help="Train a model as its training DAG does.", no_args_is_help=True)
 
@@ -74,6 +83,92 @@ def _default_epochs() -> int:
     from training.recommender.model import RecommenderConfig
 
     return RecommenderConfig().epochs
+
+
+@train_app.command("pricing")
+def pricing(
+    end: End,
+    members: Annotated[
+        int | None, typer.Option(min=1, help="Bootstrap ensemble size (default: 5).")
+    ] = None,
+    max_iter: Annotated[
+        int | None, typer.Option(min=1, help="L-BFGS iterations per fit (default: 300).")
+    ] = None,
+    device: Annotated[str | None, typer.Option(help="cuda or cpu (default: cuda if any).")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Training set (Feast `pricing_v1`, weekly windows) → tune l2 → bootstrap ensemble →
+    MLflow run → register as `challenger`."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from training.pricing.dataset import TrainingSetEmpty
+    from training.pricing.pipeline import build_training_set_step, register_step, train_step
+    from training.pricing.train import FitProgress
+
+    settings = get_settings(data_dir=data_dir)
+    _check_device(device)
+    config = {"members": members, "max_iter": max_iter}
+    try:
+        path = build_training_set_step(end, settings)
+    except (TrainingSetEmpty, FileNotFoundError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    console.print(f"[green]✓[/green] training set {path}")
+    total = _pricing_fits(members)
+    with Progress(
+        TextColumn("[bold]training"),
+        BarColumn(),
+        TextColumn("fit {task.completed}/{task.total} {task.fields[last]}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        bar = progress.add_task("train", total=total, last="")
+
+        def on_fit(fit: FitProgress) -> None:
+            if fit.stage == "tune":
+                last = f"tune l2={fit.l2:g}: valid RMSE {fit.valid_rmse:.4f}"
+            else:
+                last = f"member {fit.index}/{fit.total}: loss {fit.loss:.4f}"
+            progress.update(bar, advance=1, last=last)
+
+        try:
+            trained = train_step(path, config, settings, device=device, on_fit=on_fit)
+        except (TrainingSetEmpty, ValueError) as exc:
+            raise fail(str(exc)) from None
+        progress.update(bar, completed=total)
+    registered = register_step(trained["run_id"], trained["checkpoint"], settings)
+    summary = Table("metric", "value", title="pricing model")
+    summary.add_row("test RMSE, log(1 + units)", f"{trained['test_rmse']:.4f}")
+    summary.add_row("l2 (tuned on the valid weeks)", f"{trained['l2']:g}")
+    summary.add_row(
+        "negative own-price elasticities", f"{trained['elasticity_share_negative']:.1%}"
+    )
+    console.print(summary)
+    console.print(
+        f"[green]✓[/green] registered {registered['registered_model']} version "
+        f"{registered['version']} as @{registered['alias']} (run {registered['run_id']}, "
+        f"tracking {settings.tracking_uri})"
+    )
+
+
+def _pricing_fits(members: int | None) -> int:
+    """Fits a training run makes: one per l2 of the grid, then one per ensemble member."""
+    from training.pricing.model import PricingConfig
+
+    default = PricingConfig()
+    return len(default.l2_grid) + (members if members is not None else default.members)
+
+
+def _check_device(device: str | None) -> None:
+    if device is None:
+        return
+    kind = device.split(":", 1)[0]
+    if kind not in ("cpu", "cuda"):
+        raise fail(f"--device: {device!r} is neither cpu nor cuda")
+    if kind == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise fail("--device: cuda was asked for, but torch sees no GPU here; use --device cpu")
 
 
 def recommend(

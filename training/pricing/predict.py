@@ -149,6 +149,7 @@ class PricingModel:
         guardrail allows; `current_price` defaults to the row's shelf price."""
         if len(row) != 1:
             raise ValueError(f"a quote is for one item in one store, got {len(row)} rows")
+        self._batch(row, "error")  # unknown ids and bad prices: named before anything else
         if current_price is None:
             current_price = float(row["price"].iloc[0])
 
