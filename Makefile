@@ -53,6 +53,7 @@ bench: data
 	$(BIN)/python benchmarks/online_features.py
 	$(BIN)/python benchmarks/training_set.py
 	$(BIN)/python benchmarks/recommender.py
+	$(BIN)/python benchmarks/pricing.py
 
 clean:
 	rm -rf $(VENV) $(DATA_DIR)

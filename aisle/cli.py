@@ -16,6 +16,7 @@ from rich.table import Table
 from .cli_common import DataDir, End, Flow, Start, console
 from .cli_common import fail as _fail
 from .cli_features import features_app
+from .cli_price import price
 from .cli_train import recommend, train_app
 from .settings import BUILTIN_SOURCES, get_settings
 
@@ -33,6 +34,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(features_app, name="features")
 app.add_typer(train_app, name="train")
 app.command("recommend")(recommend)
+app.command("price")(price)
 
 
 @app.command("settings")

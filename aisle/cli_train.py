@@ -1,24 +1,18 @@
-"""`aisle train ...`, `aisle recommend ...` and `aisle price ...`: the training DAGs' stages by
-hand, and a look at what a registered model recommends or quotes."""
+"""`aisle train ...` and `aisle recommend ...`: the training DAGs' stages by hand, and a look at
+what the registered recommender suggests."""
 
 from __future__ import annotations
 
-import json
-import math
-from datetime import UTC, datetime
-from enum import Enum
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from .cli_common import DataDir, End, console, fail
-from .settings import Settings, get_settings
+from .settings import get_settings
 
 if TYPE_CHECKING:
-    import pandas as pd
-
-    from training.pricing.optimiser import Guardrails
+    pass
 
 train_app = typer.Typer(help="Train a model as its training DAG does.", no_args_is_help=True)
 
