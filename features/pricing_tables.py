@@ -12,9 +12,10 @@ Views, keyed by item and store:
   item's price, cost, promo and feature flags that week, the mean price of the other items of its
   category in the same store (`competitor_price_mean`), its price relative to them
   (`price_index`), the share of those other items on promotion (`competitor_promo_share`) and
-  their mean feature (ad) intensity (`competitor_feature_mean`), and, where a category is small enough to list (at most `MAX_LISTED` items, as
-  Dominick's 11 orange juice brands are), every item of the category with its price that week
-  (`category_item_ids`, `category_prices`): the cross prices.
+  their mean feature (ad) intensity (`competitor_feature_mean`), and, where a category is small
+  enough to list (at most `MAX_LISTED` items, as Dominick's 11 orange juice brands are), every
+  item of the category with its price that week (`category_item_ids`, `category_prices`): the
+  cross prices.
 * `demand_history` (stamped at the week's end, when its sales are known): the units of that week,
   their log (ln(1 + units)) and the week's price (`price_lag1`: a price cut is measured against
   it), and over the four weeks ending with it the mean log units, mean
