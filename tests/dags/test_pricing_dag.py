@@ -4,6 +4,7 @@ in MLflow with its lineage, plots and evaluation."""
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -48,9 +49,14 @@ def twenty_weeks(prepared_settings: Settings, tmp_path_factory) -> Settings:
             "pricing_test_weeks": 3,
         }
     )
-    ingest_attributes("sales", FIRST - timedelta(days=1), FIRST, settings)  # stores known first
-    ingest("sales", FIRST, END, settings)
-    run_features("sales", FIRST, END, settings)
+    saved = dict(os.environ)  # the feature store exports settings; module fixtures restore them
+    try:
+        ingest_attributes("sales", FIRST - timedelta(days=1), FIRST, settings)  # stores first
+        ingest("sales", FIRST, END, settings)
+        run_features("sales", FIRST, END, settings)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
     return settings
 
 
