@@ -90,3 +90,34 @@ def feature_fingerprint(settings: Settings) -> str:
     from features.store import applied_fingerprint
 
     return applied_fingerprint(settings) or "not applied"
+
+
+def lineage(settings: Settings, metadata: dict[str, Any], training_set: Path) -> dict[str, str]:
+    """What a training run was made from: data set, feature service and definitions digest, the
+    windows of its training set (`metadata` as written beside it), the set's path, git commit."""
+    windows = metadata["windows"]
+    return {
+        "dataset": metadata["dataset"],
+        "feature_service": metadata["feature_service"],
+        "feature_definitions_sha256": feature_fingerprint(settings),
+        "data_interval_end": windows["end"],
+        "train_end": windows["train_end"],
+        "valid_end": windows["valid_end"],
+        "training_set": str(training_set),
+        "git_commit": git_commit(),
+    }
+
+
+def config_with(default: Any, changes: Any, model: str) -> Any:
+    """`default` (a dataclass config) with `changes` applied: a config of the same type is taken
+    as it is, a dict (a DAG's params) changes the fields it names; None values keep the default."""
+    from dataclasses import fields, replace
+
+    if isinstance(changes, type(default)):
+        return changes
+    known = {f.name for f in fields(default)}
+    given = {k: v for k, v in (changes or {}).items() if v is not None}
+    unknown = sorted(set(given) - known)
+    if unknown:
+        raise ValueError(f"unknown {model} settings {unknown}; known: {sorted(known)}")
+    return replace(default, **given)

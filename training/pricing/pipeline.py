@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +22,9 @@ import numpy as np
 import pandas as pd
 
 from aisle.settings import Settings, get_settings
-from training.tracking import When, as_utc, feature_fingerprint
+from training.tracking import When, as_utc, config_with
 
-from .dataset import FEATURE_SERVICE, PricingData, WeeklyWindows, build_training_set
+from .dataset import PricingData, WeeklyWindows, build_training_set
 from .model import PricingConfig
 from .train import FitProgress, TrainResult, pick_device, train_pricing
 
@@ -66,7 +65,8 @@ def train_step(
     default)."""
     import mlflow
 
-    from training.tracking import git_commit, use_tracking
+    from training.tracking import lineage as run_lineage
+    from training.tracking import use_tracking
 
     from .evaluate import OURS, elasticity_distribution, elasticity_table, holdout_table
 
@@ -75,16 +75,7 @@ def train_step(
     training_set = Path(training_set)
     data = PricingData.load(training_set)
     windows = data.metadata["windows"]
-    lineage = {
-        "dataset": data.metadata["dataset"],
-        "feature_service": FEATURE_SERVICE,
-        "feature_definitions_sha256": feature_fingerprint(settings),
-        "data_interval_end": windows["end"],
-        "train_end": windows["train_end"],
-        "valid_end": windows["valid_end"],
-        "training_set": str(training_set),
-        "git_commit": git_commit(),
-    }
+    lineage = run_lineage(settings, data.metadata, training_set)
     use_tracking(settings, EXPERIMENT)
     with mlflow.start_run(run_name=f"{lineage['dataset']} {windows['end'][:10]}") as run:
         mlflow.set_tags({f"aisle.{k}": v for k, v in lineage.items()})
@@ -190,16 +181,9 @@ def register_step(
 
 
 def _config(config: PricingConfig | dict[str, Any] | None) -> PricingConfig:
-    if isinstance(config, PricingConfig):
-        return config
-    known = set(PricingConfig.__dataclass_fields__)
-    changes = {k: v for k, v in (config or {}).items() if v is not None}
-    unknown = sorted(set(changes) - known)
-    if unknown:
-        raise ValueError(f"unknown pricing settings {unknown}; known: {sorted(known)}")
-    if "l2_grid" in changes:
-        changes["l2_grid"] = tuple(float(v) for v in changes["l2_grid"])
-    return replace(PricingConfig(), **changes)
+    if isinstance(config, dict) and config.get("l2_grid") is not None:
+        config = {**config, "l2_grid": tuple(float(v) for v in config["l2_grid"])}
+    return config_with(PricingConfig(), config, "pricing")
 
 
 def _markdown(table: dict[str, dict[str, float]]) -> str:

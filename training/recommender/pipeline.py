@@ -15,16 +15,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from aisle.settings import Settings, get_settings
-from training.tracking import When, as_utc, feature_fingerprint
+from training.tracking import When, as_utc, config_with
 
-from .dataset import FEATURE_SERVICE, RecommenderData, TemporalWindows, build_training_set
+from .dataset import RecommenderData, TemporalWindows, build_training_set
 from .model import RecommenderConfig
 from .train import EpochResult, dense, pick_device, score_all, train_recommender
 
@@ -85,7 +85,8 @@ def train_step(
     """
     import mlflow
 
-    from training.tracking import git_commit, use_tracking
+    from training.tracking import lineage as run_lineage
+    from training.tracking import use_tracking
 
     from .predict import Recommender
 
@@ -94,16 +95,7 @@ def train_step(
     training_set = Path(training_set)
     data = RecommenderData.load(training_set)
     windows = data.metadata["windows"]
-    lineage = {
-        "dataset": data.metadata["dataset"],
-        "feature_service": FEATURE_SERVICE,
-        "feature_definitions_sha256": feature_fingerprint(settings),
-        "data_interval_end": windows["end"],
-        "train_end": windows["train_end"],
-        "valid_end": windows["valid_end"],
-        "training_set": str(training_set),
-        "git_commit": git_commit(),
-    }
+    lineage = run_lineage(settings, data.metadata, training_set)
     use_tracking(settings, EXPERIMENT)
     with mlflow.start_run(run_name=f"{lineage['dataset']} {windows['end'][:10]}") as run:
         mlflow.set_tags({f"aisle.{k}": v for k, v in lineage.items()})
@@ -201,14 +193,7 @@ def register_step(
 
 
 def _config(config: RecommenderConfig | dict[str, Any] | None) -> RecommenderConfig:
-    if isinstance(config, RecommenderConfig):
-        return config
-    known = set(RecommenderConfig.__dataclass_fields__)
-    changes = {k: v for k, v in (config or {}).items() if v is not None}
-    unknown = sorted(set(changes) - known)
-    if unknown:
-        raise ValueError(f"unknown recommender settings {unknown}; known: {sorted(known)}")
-    return replace(RecommenderConfig(), **changes)
+    return config_with(RecommenderConfig(), config, "recommender")
 
 
 def _evaluation_record(table: dict, data: RecommenderData, windows: dict) -> dict[str, Any]:
