@@ -12,15 +12,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
+from training.pricing.online import MATERIALIZE_HINT, NoOnlineFeatures, pricing_row
+
 from .cli_common import DataDir, console, fail
-from .settings import Settings, get_settings
+from .settings import get_settings
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from training.pricing.optimiser import Guardrails
 
-PRICING_SERVICE = "pricing_v1"
 # Guardrails' fields (and the optimiser's inputs) as the `aisle price` options that set them.
 PRICE_OPTIONS = {
     "cost": "--cost",
@@ -32,10 +31,6 @@ PRICE_OPTIONS = {
     "objective": "--objective",
     "current_price": "--current-price",
 }
-MATERIALIZE_HINT = (
-    "load the sales features into the online store first: `aisle features materialize sales "
-    "--start YYYY-MM-DD --end YYYY-MM-DD` (or `aisle features run sales ...`)"
-)
 
 
 class Alias(StrEnum):
@@ -46,10 +41,6 @@ class Alias(StrEnum):
 class Objective(StrEnum):
     profit = "profit"
     revenue = "revenue"
-
-
-class NoOnlineFeatures(LookupError):
-    """The online store holds no pricing features for an item in a store (or no registry)."""
 
 
 def guardrails_from_options(
@@ -108,47 +99,6 @@ def _check_quote_inputs(cost: float, guardrails: Guardrails, current_price: floa
     if current_price is None and guardrails.max_change_pct is not None:
         guardrails = guardrails.model_copy(update={"max_change_pct": None})
     feasible_interval(cost, guardrails, current_price)
-
-
-def pricing_row(settings: Settings, item_id: str, store_id: str) -> pd.DataFrame:
-    """The one row the pricing model quotes from: the item x store's `pricing_v1` features from
-    the online store, stamped with the time of its shelf (`price`) row, the week they describe.
-
-    Raises `NoOnlineFeatures` when the registry has no `pricing_v1` or the store has no shelf row
-    for the pair, and `features.online.FeaturesUnavailable` when the store does not answer."""
-    import numpy as np
-    import pandas as pd
-
-    from features.online import OnlineLookup
-    from features.store import feature_store
-
-    store = feature_store(settings)
-    try:
-        service = store.get_feature_service(PRICING_SERVICE)
-    except Exception as exc:  # feast raises its own not-found types
-        raise NoOnlineFeatures(
-            f"no feature service {PRICING_SERVICE} in the feature registry; run "
-            f"`aisle features apply`, then {MATERIALIZE_HINT}"
-        ) from exc
-    ids = {"item_id": item_id, "store_id": store_id}
-    features: dict[str, Any] = {}
-    shelf_as_of: datetime | None = None
-    for projection in service.feature_view_projections:
-        lookup = OnlineLookup(settings, projection.name, store)
-        found = lookup([{key: ids[key] for key in lookup.keys}])
-        features.update(found.row(0))
-        if "price" in found.features and found.known[0]:
-            shelf_as_of = found.as_of[0]
-    if shelf_as_of is None:
-        raise NoOnlineFeatures(
-            f"no online pricing features for item_id {item_id!r} in store_id {store_id!r} "
-            f"(feature service {PRICING_SERVICE}): check the ids, or {MATERIALIZE_HINT}"
-        )
-    row = {"item_id": item_id, "store_id": store_id, "event_timestamp": shelf_as_of}
-    row.update({name: np.nan if value is None else value for name, value in features.items()})
-    frame = pd.DataFrame([row])
-    frame["event_timestamp"] = pd.to_datetime(frame["event_timestamp"], utc=True)
-    return frame
 
 
 def price(

@@ -9,11 +9,52 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Built-in sources; anything else in a source setting is a path to a file in the canonical schema.
 BUILTIN_SOURCES = ("movielens", "orange_juice", "simulator")
+
+
+class PromotionPolicy(BaseModel):
+    """When a challenger may take the live colour's traffic, and when it loses it again
+    (serving.promotion; Argo Rollouts' blue-green analysis). Set one with e.g.
+    AISLE_PROMOTION__ANALYSIS_SECONDS=60."""
+
+    ready_timeout_s: float = Field(180.0, gt=0, description="Wait this long for a slot's /readyz.")
+    smoke_timeout_s: float = Field(10.0, gt=0, description="Timeout of each smoke request.")
+    shadow_share: float = Field(
+        0.25, gt=0, le=1, description="Share of live requests mirrored to the challenger."
+    )
+    shadow_seconds: float = Field(
+        10.0, ge=0, description="How long live traffic is mirrored before the flip."
+    )
+    shadow_min_requests: int = Field(
+        30, ge=1, description="Compared requests needed; recent requests are replayed to top up."
+    )
+    max_error_rate: float = Field(
+        0.01, ge=0, le=1, description="Largest share of failed requests (shadow and analysis)."
+    )
+    max_p99_ms: float = Field(
+        500.0, gt=0, description="Largest p99 latency a colour may show after the flip."
+    )
+    p99_ratio: float = Field(
+        3.0, ge=1, description="Shadow p99 may be at most this times the live colour's p99 ..."
+    )
+    p99_floor_ms: float = Field(50.0, ge=0, description="... or this, whichever is larger.")
+    analysis_seconds: float = Field(
+        15.0, ge=0, description="Post-promotion analysis window: a breach in it rolls back."
+    )
+    analysis_interval_s: float = Field(1.0, gt=0, description="How often the window is checked.")
+    analysis_min_requests: int = Field(
+        10, ge=1, description="Requests a check needs before its p99 counts."
+    )
+    min_recommend_overlap: float = Field(
+        0.0, ge=0, le=1, description="Least mean top-k overlap with the live colour's answers."
+    )
+    max_price_gap_pct: float = Field(
+        50.0, gt=0, description="Largest gap between the challenger's and live prices, percent."
+    )
 
 
 class Settings(BaseSettings):
@@ -99,6 +140,32 @@ class Settings(BaseSettings):
     pricing_test_weeks: int = Field(
         default=8, gt=0, description="Weeks at the end of the data interval held out as test."
     )
+    serving_host: str = Field(
+        default="127.0.0.1", description="Interface the gateway and the local slots listen on."
+    )
+    gateway_port: int = Field(default=8700, description="Port of the gateway (the shop's URL).")
+    slot_port_base: int = Field(
+        default=8710,
+        description="Local slots listen on base+1..base+4: recommender blue, green; pricing "
+        "blue, green.",
+    )
+    admin_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token for promote, rollback and status (AISLE_ADMIN_TOKEN). Unset: "
+        "those are refused.",
+    )
+    api_keys: list[SecretStr] = Field(
+        default_factory=list,
+        description='Keys the scoring endpoints accept in X-API-Key, e.g. AISLE_API_KEYS=\'["k1"]\'. '
+        "Empty: scoring is open.",
+    )
+    serving_gpu: bool = Field(
+        default=False, description="Serve on a GPU: slots ask for resources={'gpu': 1}."
+    )
+    max_request_bytes: int = Field(
+        default=1_000_000, gt=0, description="Larger request bodies are refused with 413."
+    )
+    promotion: PromotionPolicy = Field(default_factory=PromotionPolicy)
     etl_block_mb: int = Field(
         default=16, gt=0, description="Megabytes of raw input validated per chunk; bounds memory."
     )
@@ -128,6 +195,15 @@ class Settings(BaseSettings):
     def runs_dir(self) -> Path:
         """One JSON summary per ETL run."""
         return self.data_dir / "runs"
+
+    @property
+    def serving_dir(self) -> Path:
+        """The local cluster's state, slot logs and the promotion audit log."""
+        return self.data_dir / "serving"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://{self.serving_host}:{self.gateway_port}"
 
     @property
     def mlflow_dir(self) -> Path:
@@ -178,14 +254,28 @@ class Settings(BaseSettings):
         raise ValueError(f"no source setting for table {table!r}")
 
     def to_env(self) -> dict[str, str]:
-        """These settings as AISLE_* variables, for processes that must see the same values."""
+        """These settings as AISLE_* variables, for processes that must see the same values.
+        Secrets are left out (they are exported nowhere, and logged never): a child process that
+        needs them gets `secrets_env()` in its own environment."""
         env = {}
-        for name, value in self.model_dump(mode="json").items():
+        for name, value in self.model_dump(mode="json", exclude=set(SECRET_FIELDS)).items():
             if value is None:
                 continue
             key = f"AISLE_{name.upper()}"
             env[key] = json.dumps(value) if isinstance(value, dict | list) else str(value)
         return env
+
+    def secrets_env(self) -> dict[str, str]:
+        """The secrets as AISLE_* variables, for a child process's environment only."""
+        env = {}
+        if self.admin_token is not None:
+            env["AISLE_ADMIN_TOKEN"] = self.admin_token.get_secret_value()
+        if self.api_keys:
+            env["AISLE_API_KEYS"] = json.dumps([k.get_secret_value() for k in self.api_keys])
+        return env
+
+
+SECRET_FIELDS = ("admin_token", "api_keys")
 
 
 def get_settings(**overrides: object) -> Settings:

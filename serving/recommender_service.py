@@ -1,0 +1,131 @@
+"""The recommender as a BentoML service: POST /recommend and POST /recommend_batch.
+
+    bentoml serve serving.recommender_service:RecommenderService --port 3000
+
+The model version (AISLE_SERVE_MODEL_URI, else `recommender@champion`) is loaded from the MLflow
+registry once, at start; a user's history comes from the online store (`user_history_fv`) per
+request. The answer is never an error for a well-formed request: an unknown user, or an online
+store that does not answer, gets the popularity list with `fallback: true` and the reason.
+Malformed requests (k out of 1..1000, empty or blank ids, wrong types, unknown fields) are 400s.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import bentoml
+
+from aisle.settings import get_settings
+
+from .common import add_middleware, device_name, served_model, service_options
+from .schemas import ModelInfo, RecommendedItem, RecommendRequest, RecommendResponse
+
+log = logging.getLogger(__name__)
+HISTORY_VIEW = "user_history_fv"
+STORE_DOWN = "online store unavailable"
+
+
+@bentoml.service(**service_options("recommender"))
+class RecommenderService:
+    def __init__(self) -> None:
+        import torch
+
+        from training.recommender.registry import MODEL_NAME, load_recommender
+
+        torch.set_num_threads(1)  # one worker per slot; two slots share a small machine
+        self.settings = get_settings()
+        self.served = served_model(self.settings, MODEL_NAME)
+        self.model = load_recommender(self.served.uri)
+        self.model.model.to(device_name())
+        self.history = self._history_lookup()
+        self.fallbacks = bentoml.metrics.Counter(
+            name="aisle_recommender_fallback",
+            documentation="Answers that were not personal, by reason.",
+            labelnames=["reason"],
+        )
+        log.info("serving %s on %s", self.served.uri, self.model.device)
+
+    def _history_lookup(self):
+        from features.online import OnlineLookup
+
+        try:
+            return OnlineLookup(self.settings, HISTORY_VIEW)
+        except Exception as exc:  # no registry yet, or the store's config is unusable
+            log.warning("no online user histories (%s); every answer falls back", exc)
+            return None
+
+    @bentoml.api(route="/recommend", input_spec=RecommendRequest)
+    def recommend(
+        self,
+        user_id: str,
+        k: int = 10,
+        current_item: str | None = None,
+        category: str | None = None,
+    ) -> RecommendResponse:
+        """Top-k items for a user, with a reason each; `fallback` when not personal."""
+        request = RecommendRequest.model_construct(
+            user_id=user_id, k=k, current_item=current_item, category=category
+        )
+        return self._answer([request])[0]
+
+    @bentoml.api(route="/recommend_batch", batchable=True, max_batch_size=256, max_latency_ms=20)
+    def recommend_batch(self, requests: list[RecommendRequest]) -> list[RecommendResponse]:
+        """Many users in one call; concurrent calls are merged into one forward pass by
+        adaptive batching (so nothing here may fail one caller for another's request)."""
+        return self._answer(requests)
+
+    @bentoml.api(route="/model")
+    def model_info(self) -> ModelInfo:
+        return ModelInfo(
+            model=self.served.name,
+            version=self.served.version,
+            uri=self.served.uri,
+            device=str(self.model.device),
+        )
+
+    def _answer(self, requests: list[RecommendRequest]) -> list[RecommendResponse]:
+        from training.recommender.predict import BadRequest, Request
+
+        histories, reasons = self._histories([r.user_id for r in requests])
+        asks = [
+            Request(h, r.k, r.current_item, r.category)
+            for h, r in zip(histories, requests, strict=True)
+        ]
+        try:
+            answers = self.model.recommend_batch(asks)
+        except BadRequest as exc:
+            raise bentoml.exceptions.InvalidArgument(str(exc)) from None
+        out = []
+        for request, answer, reason in zip(requests, answers, reasons, strict=True):
+            fallback_reason = reason or answer.fallback_reason
+            if answer.fallback:
+                self.fallbacks.labels(reason=fallback_reason or "").inc()
+            out.append(
+                RecommendResponse(
+                    user_id=request.user_id,
+                    items=[RecommendedItem(**vars(item)) for item in answer.items],
+                    fallback=answer.fallback,
+                    fallback_reason=fallback_reason if answer.fallback else None,
+                    notes=answer.notes,
+                    model_version=self.served.version,
+                )
+            )
+        return out
+
+    def _histories(self, users: list[str]) -> tuple[list[list[str] | None], list[str | None]]:
+        """Each user's history and, where there is none, why (unknown user, store down)."""
+        from features.online import FeaturesUnavailable
+
+        if self.history is None:
+            return [None] * len(users), [STORE_DOWN] * len(users)
+        try:
+            found = self.history(users)
+        except FeaturesUnavailable as exc:
+            log.warning("%s", exc)
+            return [None] * len(users), [STORE_DOWN] * len(users)
+        histories = [list(h) if h else None for h in found.features["history_item_ids"]]
+        reasons = [None if known else "unknown user: no history yet" for known in found.known]
+        return histories, reasons
+
+
+add_middleware(RecommenderService, get_settings())
