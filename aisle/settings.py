@@ -156,8 +156,8 @@ class Settings(BaseSettings):
     )
     api_keys: list[SecretStr] = Field(
         default_factory=list,
-        description='Keys the scoring endpoints accept in X-API-Key, e.g. AISLE_API_KEYS=\'["k1"]\'. '
-        "Empty: scoring is open.",
+        description="Keys the scoring endpoints accept in X-API-Key, e.g. "
+        "AISLE_API_KEYS='[\"k1\"]'. Empty: scoring is open.",
     )
     serving_gpu: bool = Field(
         default=False, description="Serve on a GPU: slots ask for resources={'gpu': 1}."

@@ -88,4 +88,3 @@ def pricing_row(settings: Settings, item_id: str, store_id: str) -> pd.DataFrame
             f"(feature service {PRICING_SERVICE}): check the ids, or {MATERIALIZE_HINT}"
         )
     return frame
-
