@@ -17,6 +17,7 @@ from .cli_common import DataDir, End, Flow, Start, console
 from .cli_common import fail as _fail
 from .cli_features import features_app
 from .cli_price import price
+from .cli_serve import promote, rollback, serve_app
 from .cli_train import recommend, train_app
 from .settings import BUILTIN_SOURCES, get_settings
 
@@ -35,6 +36,9 @@ app.add_typer(features_app, name="features")
 app.add_typer(train_app, name="train")
 app.command("recommend")(recommend)
 app.command("price")(price)
+app.add_typer(serve_app, name="serve")
+app.command("promote")(promote)
+app.command("rollback")(rollback)
 
 
 @app.command("settings")
