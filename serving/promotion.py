@@ -99,12 +99,14 @@ class Promoter:
 
         log("switch", before=live, after=idle)
         flipped = self.admin.switch(model, idle)
+        self.slots.switch(model, idle)
         result = self._analyse(model, idle, flipped["at"])
         outcome.checks.append(result.to_dict())
         log(result.name, **result.to_dict())
         if not result.passed:
             log("rollback", before=idle, after=live, reason="; ".join(result.problems))
             self.admin.switch(model, live)
+            self.slots.switch(model, live)
             outcome.result, outcome.reason = "rolled_back", "; ".join(result.problems)
             outcome.seconds = time.monotonic() - started
             log("rolled_back", reason=outcome.reason)
@@ -283,6 +285,7 @@ class Promoter:
             previous_version=previous,
         )
         self.admin.switch(model, back)
+        self.slots.switch(model, back)
         if version:
             from training.tracking import CHAMPION, set_alias
 

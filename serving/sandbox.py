@@ -56,7 +56,7 @@ def build_world(settings: Settings, items: int = 6, stores: int = 3, weeks: int 
 
 
 # -- the recommender on MovieLens-100k ---------------------------------------------------------
-def fit_recommender(settings: Settings):
+def fit_recommender(settings: Settings, write_online: bool = True):
     import torch
 
     from features.store import feature_store
@@ -86,7 +86,8 @@ def fit_recommender(settings: Settings):
         .reset_index()
     )
     history["history_length"] = history.history_item_ids.map(len).astype("int64")
-    feature_store(settings).write_to_online_store("user_history_fv", history)
+    if write_online:
+        feature_store(settings).write_to_online_store("user_history_fv", history)
     return recommender, users, catalogue
 
 

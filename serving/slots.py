@@ -50,6 +50,7 @@ class Slots(Protocol):
     def wait_ready(self, slot: Slot, timeout_s: float) -> None: ...
     def stop(self, model: str, colour: str) -> None: ...
     def get(self, model: str, colour: str) -> Slot | None: ...
+    def switch(self, model: str, colour: str) -> None: ...
 
 
 class LocalSlots:
@@ -102,6 +103,8 @@ class LocalSlots:
             "AISLE_SERVE_MODEL_URI": f"models:/{model}/{version}",
             "AISLE_SERVING_GPU": str(self.settings.serving_gpu).lower(),
             "BENTOML_DO_NOT_TRACK": "true",
+            # one log line per request costs a slot a tenth of its throughput
+            "BENTOML_CONFIG_OPTIONS": "api_server.logging.access.enabled=false",
         }
         if os.environ.get("AISLE_SERVING_CHAOS") == "1":  # fault injection: load tests only
             env["AISLE_SERVING_CHAOS_FILE"] = str(self.chaos_file(model, colour))
@@ -140,6 +143,9 @@ class LocalSlots:
         if found and found.get("pid"):
             _terminate(found["pid"])
         self._save(state)
+
+    def switch(self, model: str, colour: str) -> None:
+        """Nothing to do: locally the gateway's switch is the only one."""
 
     def kill(self, model: str, colour: str) -> None:
         """SIGKILL the slot's processes, as a crash would (the fault tests use it)."""
