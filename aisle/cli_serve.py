@@ -158,15 +158,13 @@ def rollback(
 
 def _run(action, data_dir):
     from serving.admin import AdminRefused
-    from serving.audit import AuditLog
-    from serving.promotion import Promoter, PromotionError
-    from serving.slots import LocalSlots
+    from serving.deploy import promoter
+    from serving.promotion import PromotionError
 
     settings = get_settings(data_dir=data_dir)
-    admin = _admin(settings)
+    _admin(settings)
     try:
-        promoter = Promoter(settings, LocalSlots(settings), admin, AuditLog(settings))
-        return action(promoter)
+        return action(promoter(settings))
     except (AdminRefused, PromotionError) as exc:
         raise fail(str(exc)) from None
 

@@ -166,6 +166,18 @@ class Settings(BaseSettings):
         default=1_000_000, gt=0, description="Larger request bodies are refused with 413."
     )
     promotion: PromotionPolicy = Field(default_factory=PromotionPolicy)
+    serving_backend: Literal["local", "kubernetes"] = Field(
+        default="local",
+        description="Where slots run: local processes (bentoml serve) or Kubernetes Deployments "
+        "(docker/k8s/).",
+    )
+    kubernetes_namespace: str = Field(default="aisle", description="Namespace of the slots.")
+    gateway_slots: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="Slots the gateway knows from its start, for fixed deployments (compose, "
+        'Kubernetes), e.g. {"recommender": {"blue": "http://recommender-blue:3000", ...}}; the '
+        "first colour listed takes the traffic until a switch.",
+    )
     etl_block_mb: int = Field(
         default=16, gt=0, description="Megabytes of raw input validated per chunk; bounds memory."
     )

@@ -113,6 +113,10 @@ class Gateway:
 
     # -- state ---------------------------------------------------------------------------
     def _load(self) -> None:
+        for model, slots in self.settings.gateway_slots.items():
+            if model in self.routes and slots:
+                urls = {c: u.rstrip("/") for c, u in slots.items() if c in COLOURS}
+                self.routes[model] = Route(active=next(iter(urls)), slots=urls)
         if not self.state_file.exists():
             return
         saved = json.loads(self.state_file.read_text())

@@ -7,6 +7,7 @@ malformed requests are 4xx with a message, never 5xx."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections import Counter
@@ -101,7 +102,7 @@ BAD = [
     ("/recommend", {"user_id": ""}, "at least 1 character"),
     ("/recommend", {"k": 3}, "Field required"),
     ("/recommend", {"user_id": "u", "colour": "red"}, "Extra inputs"),
-    ("/recommend", "not an object", "valid dictionary"),
+    ("/recommend", "not an object", "Input should be an object"),
     ("/recommend_batch", {"requests": [{"user_id": "u", "k": 0}]}, "greater than or equal"),
     ("/price", {"item_id": "no-such-item", "store_id": "store0"}, "no online pricing features"),
     ("/price", {"item_id": "sku000", "store_id": "store0", "cost": -1}, "greater than 0"),
@@ -237,3 +238,31 @@ def test_a_killed_live_slot_is_failed_over(cluster, world, traffic, api_key):
     print("load:", run.summary(), "failed:", len(run.failed))
     assert run.failed == []
     assert after and all(a.status == 200 for a in after)
+
+
+def test_the_promote_model_dag_promotes_pricing_and_moves_the_champion(
+    cluster, world, traffic, api_key
+):
+    from mlflow import MlflowClient
+
+    from aisle import airflow_env
+    from aisle.replay import load_dag
+    from serving.sandbox import fit_pricing, shop_sales
+
+    sales = shop_sales(seed=1)
+    version = register(cluster, "pricing", fit_pricing(sales), sales)
+    airflow_env.migrate_db(cluster)  # exports the settings for the task; secrets separately:
+    os.environ.update(cluster.secrets_env())
+    dag = load_dag("promote_model")
+    run, dag_run = load_during(
+        cluster,
+        traffic,
+        api_key,
+        45,
+        lambda: dag.test(run_conf={"model": "pricing", "version": version}),
+    )
+    assert str(dag_run.state) == "success"
+    assert run.failed == []
+    assert MlflowClient().get_model_version_by_alias("pricing", "champion").version == version
+    entries = AuditLog(cluster).entries("pricing")
+    assert entries[-1]["step"] == "promoted" and entries[-1]["who"].startswith("airflow:")

@@ -1,0 +1,34 @@
+"""Promotion and rollback as plain steps: what `aisle promote`, `aisle rollback` and the
+`promote_model` DAG call. The backend (local processes or Kubernetes) comes from the settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aisle.settings import Settings
+
+from .admin import GatewayAdmin
+from .audit import AuditLog
+from .promotion import Promoter
+from .slots import LocalSlots, Slots
+
+
+def slots_for(settings: Settings) -> Slots:
+    if settings.serving_backend == "kubernetes":
+        from .kubernetes import KubernetesSlots, load_client_configuration
+
+        load_client_configuration()
+        return KubernetesSlots(settings.kubernetes_namespace)
+    return LocalSlots(settings)
+
+
+def promoter(settings: Settings, who: str | None = None) -> Promoter:
+    return Promoter(settings, slots_for(settings), GatewayAdmin(settings), AuditLog(settings, who))
+
+
+def promote_step(model: str, version: str | None, settings: Settings) -> dict[str, Any]:
+    return promoter(settings).promote(model, version).to_dict()
+
+
+def rollback_step(model: str, settings: Settings) -> dict[str, Any]:
+    return promoter(settings).rollback(model).to_dict()
