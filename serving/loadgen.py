@@ -53,8 +53,8 @@ def cycle(requests: list[Request]) -> Callable[[], Request]:
     return lambda: next(source)
 
 
-async def _client(session, base, next_request, stop_at, answers, headers) -> None:
-    while time.perf_counter() < stop_at:
+async def _client(session, base, next_request, stop_at, answers, headers, until) -> None:
+    while time.perf_counter() < stop_at and not (until and until()):
         path, body = next_request()
         started = time.perf_counter()
         version = None
@@ -87,7 +87,9 @@ async def load(
     seconds: float,
     concurrency: int = 8,
     api_key: str | None = None,
+    until: Callable[[], bool] | None = None,
 ) -> Run:
+    """`concurrency` clients for `seconds` at most, or until `until()` turns true."""
     answers: list[Answer] = []
     headers = {"X-API-Key": api_key} if api_key else {}
     connector = TCPConnector(limit=concurrency)
@@ -96,7 +98,7 @@ async def load(
         stop_at = started + seconds
         await asyncio.gather(
             *(
-                _client(session, base, next_request, stop_at, answers, headers)
+                _client(session, base, next_request, stop_at, answers, headers, until)
                 for _ in range(concurrency)
             )
         )

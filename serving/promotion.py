@@ -245,6 +245,8 @@ class Promoter:
                 worst["seconds_after_flip"] = round(time.time() - flipped_at, 1)
                 return CheckResult("analysis", False, worst, problems)
             if time.time() >= deadline:
+                if total["requests"] < policy.analysis_min_requests:  # too quiet to judge
+                    worst["inconclusive"] = f"fewer than {policy.analysis_min_requests} requests"
                 return CheckResult("analysis", True, worst)
 
     def _post(self, url: str, path: str, body: Any) -> tuple[int, Any, float]:
