@@ -48,6 +48,20 @@ class Slot:
 class Slots(Protocol):
     def deploy(self, model: str, colour: str, version: str) -> Slot: ...
     def wait_ready(self, slot: Slot, timeout_s: float) -> None: ...
+    def _check_version(self, slot: Slot) -> None:
+        """The process answering on the slot's port must serve the version deployed (not, say,
+        a leftover process of an earlier run holding the port)."""
+        headers = {}
+        if self.settings.api_keys:
+            headers["X-API-Key"] = self.settings.api_keys[0].get_secret_value()
+        answer = httpx.post(slot.url + "/model", json={}, headers=headers, timeout=5)
+        served = answer.json().get("version") if answer.status_code == 200 else None
+        if served != slot.version:
+            raise SlotFailed(
+                f"{slot.url} answers as version {served!r} ({answer.status_code}), not "
+                f"{slot.version}: is another process holding the port?\n{self._tail(slot)}"
+            )
+
     def stop(self, model: str, colour: str) -> None: ...
     def get(self, model: str, colour: str) -> Slot | None: ...
     def switch(self, model: str, colour: str) -> None: ...
@@ -129,13 +143,27 @@ class LocalSlots:
                 raise SlotFailed(f"{slot.model} {slot.colour} exited at start:\n{self._tail(slot)}")
             try:
                 if httpx.get(slot.url + "/readyz", timeout=2).status_code == 200:
-                    return
+                    return self._check_version(slot)
             except httpx.HTTPError:
                 pass
             time.sleep(0.5)
         raise SlotFailed(
             f"{slot.model} {slot.colour} not ready after {timeout_s:.0f} s:\n{self._tail(slot)}"
         )
+
+    def _check_version(self, slot: Slot) -> None:
+        """The process answering on the slot's port must serve the version deployed (not, say,
+        a leftover process of an earlier run holding the port)."""
+        headers = {}
+        if self.settings.api_keys:
+            headers["X-API-Key"] = self.settings.api_keys[0].get_secret_value()
+        answer = httpx.post(slot.url + "/model", json={}, headers=headers, timeout=5)
+        served = answer.json().get("version") if answer.status_code == 200 else None
+        if served != slot.version:
+            raise SlotFailed(
+                f"{slot.url} answers as version {served!r} ({answer.status_code}), not "
+                f"{slot.version}: is another process holding the port?\n{self._tail(slot)}"
+            )
 
     def stop(self, model: str, colour: str) -> None:
         state = self._state()
@@ -151,7 +179,7 @@ class LocalSlots:
         """SIGKILL the slot's processes, as a crash would (the fault tests use it)."""
         slot = self.get(model, colour)
         if slot and slot.pid:
-            os.killpg(slot.pid, signal.SIGKILL)
+            _signal(_tree(slot.pid), signal.SIGKILL)
 
     def _tail(self, slot: Slot, lines: int = 30) -> str:
         path = self.log_file(slot.model, slot.colour)
@@ -173,14 +201,35 @@ def _alive(pid: int) -> bool:
         return True
 
 
-def _terminate(pid: int, grace_s: float = 10.0) -> None:
+def _tree(pid: int) -> list:
+    """The process and its descendants. BentoML's workers are children of `bentoml serve` in
+    sessions of their own, so signalling the process group alone would orphan them."""
+    import psutil
+
     try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline and _alive(pid):
-        time.sleep(0.1)
-    if _alive(pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _signal(processes: list, sig: int) -> None:
+    import psutil
+
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.send_signal(sig)
+
+
+def _terminate(pid: int, grace_s: float = 10.0) -> None:
+    """SIGTERM the slot's processes (BentoML drains and stops its workers), SIGKILL what is left
+    after `grace_s`."""
+    import psutil
+
+    processes = _tree(pid)
+    _signal(processes, signal.SIGTERM)
+    _, alive = psutil.wait_procs(processes, timeout=grace_s)
+    _signal(alive, signal.SIGKILL)
+    psutil.wait_procs(alive, timeout=5)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)

@@ -121,14 +121,17 @@ class PricingModel:
         units, _ = self._curve(row, prices)
         return units
 
-    def _curve(self, row: pd.DataFrame, prices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Units (ensemble mean) and each member's units at `prices`, for one row."""
+    def _curve(
+        self, row: pd.DataFrame, prices: np.ndarray, batch: Encoded | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Units (ensemble mean) and each member's units at `prices`, for one row (`batch`: the
+        row already encoded, as a quote's repeated calls pass it)."""
         if len(row) != 1:
             raise ValueError(f"a demand curve is for one row, got {len(row)}")
         prices = np.asarray(prices, dtype="float64")
         if not np.isfinite(prices).all() or (prices <= 0).any():
             raise BadFeatures("price", "candidate prices must be positive numbers")
-        batch = self._batch(row, "error")
+        batch = batch if batch is not None else self._batch(row, "error")
         n = len(prices)
         center = self.design.price_center[int(batch.item[0])]
         repeated = batch.take(torch.zeros(n, dtype=torch.long))
@@ -149,12 +152,12 @@ class PricingModel:
         guardrail allows; `current_price` defaults to the row's shelf price."""
         if len(row) != 1:
             raise ValueError(f"a quote is for one item in one store, got {len(row)} rows")
-        self._batch(row, "error")  # unknown ids and bad prices: named before anything else
+        batch = self._batch(row, "error")  # unknown ids, bad prices: named before anything else
         if current_price is None:
             current_price = float(row["price"].iloc[0])
 
         decision = optimise_price(
-            lambda prices: self.demand(row, prices),
+            lambda prices: self._curve(row, prices, batch)[0],  # encoded once per quote
             cost=cost,  # type: ignore[arg-type]
             guardrails=guardrails,
             current_price=current_price,
