@@ -1,7 +1,8 @@
 """Fault injection for a slot, in the manner of a chaos proxy: added latency and failed requests
-on the scoring routes, read from a JSON file (`{"latency_ms": 300, "error_rate": 0.5}`) that can
-change while the slot serves. Off unless AISLE_SERVING_CHAOS_FILE names a file; the load tests
-use it to make a challenger turn slow or fail only after it went live."""
+on the scoring routes (probes and /model answer as usual), read from a JSON file
+(`{"latency_ms": 300, "error_rate": 0.5}`) that can change while the slot serves. Off unless
+AISLE_SERVING_CHAOS_FILE names a file; the load tests use it to make a challenger turn slow or
+fail only after it went live."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ class ChaosMiddleware:
         return self._faults
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS or scope["path"] == "/model":
             return await self.app(scope, receive, send)
         faults = self.faults()
         if faults.get("latency_ms"):
