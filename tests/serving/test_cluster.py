@@ -268,7 +268,7 @@ def test_the_promote_model_dag_promotes_pricing_and_moves_the_champion(
     from aisle.replay import load_dag
     from serving.sandbox import fit_pricing, shop_sales
 
-    sales = shop_sales(seed=1)
+    sales = shop_sales(weeks=24)  # four more weeks of the same shop: a retrained model
     version = register(cluster, "pricing", fit_pricing(sales), sales)
     airflow_env.migrate_db(cluster)  # exports the settings for the task; secrets separately:
     os.environ.update(cluster.secrets_env())
