@@ -54,6 +54,7 @@ bench: data
 	$(BIN)/python benchmarks/training_set.py
 	$(BIN)/python benchmarks/recommender.py
 	$(BIN)/python benchmarks/pricing.py
+	$(BIN)/python benchmarks/serving.py
 
 clean:
 	rm -rf $(VENV) $(DATA_DIR)

@@ -18,7 +18,10 @@ import sys
 import time
 
 import httpx
-from common import ROOT, WORK, machine, provide_sources, write_results
+
+# The project root first, not benchmarks/: this file's own name would shadow the serving package.
+sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from benchmarks.common import ROOT, WORK, machine, provide_sources, write_results  # noqa: E402
 
 NOOP_PORT = 28799
 
@@ -55,7 +58,6 @@ def main() -> None:
         cwd=ROOT / "benchmarks",
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env={**os.environ, "BENTOML_CONFIG_OPTIONS": "api_server.logging.access.enabled=false"},
     )
     try:
         up(settings, on_step=print)

@@ -68,7 +68,7 @@ class RecommenderService:
         )
         return self._answer([request])[0]
 
-    @bentoml.api(route="/recommend_batch", batchable=True, max_batch_size=256, max_latency_ms=20)
+    @bentoml.api(route="/recommend_batch", batchable=True, max_batch_size=256, max_latency_ms=250)
     def recommend_batch(self, requests: list[RecommendRequest]) -> list[RecommendResponse]:
         """Many users in one call; concurrent calls are merged into one forward pass by
         adaptive batching (so nothing here may fail one caller for another's request)."""

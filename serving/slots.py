@@ -117,8 +117,6 @@ class LocalSlots:
             "AISLE_SERVE_MODEL_URI": f"models:/{model}/{version}",
             "AISLE_SERVING_GPU": str(self.settings.serving_gpu).lower(),
             "BENTOML_DO_NOT_TRACK": "true",
-            # one log line per request costs a slot a tenth of its throughput
-            "BENTOML_CONFIG_OPTIONS": "api_server.logging.access.enabled=false",
         }
         if os.environ.get("AISLE_SERVING_CHAOS") == "1":  # fault injection: load tests only
             env["AISLE_SERVING_CHAOS_FILE"] = str(self.chaos_file(model, colour))
