@@ -6,7 +6,7 @@ features in the online store, in about a minute and without a replay.
 * the pricing model: fitted on a seeded shop of `items` x `stores` x `weeks` whose true
   elasticities are known, its latest week written to `item_price_fv` and `demand_history_fv`.
 
-Tests, `benchmarks/serving.py` and `aisle serve sandbox` use it to bring the cluster up against
+Tests and `benchmarks/serving.py` use it to bring the cluster up against
 the real registry and online store; a real deployment serves what the training DAGs registered.
 """
 

@@ -48,20 +48,6 @@ class Slot:
 class Slots(Protocol):
     def deploy(self, model: str, colour: str, version: str) -> Slot: ...
     def wait_ready(self, slot: Slot, timeout_s: float) -> None: ...
-    def _check_version(self, slot: Slot) -> None:
-        """The process answering on the slot's port must serve the version deployed (not, say,
-        a leftover process of an earlier run holding the port)."""
-        headers = {}
-        if self.settings.api_keys:
-            headers["X-API-Key"] = self.settings.api_keys[0].get_secret_value()
-        answer = httpx.post(slot.url + "/model", json={}, headers=headers, timeout=5)
-        served = answer.json().get("version") if answer.status_code == 200 else None
-        if served != slot.version:
-            raise SlotFailed(
-                f"{slot.url} answers as version {served!r} ({answer.status_code}), not "
-                f"{slot.version}: is another process holding the port?\n{self._tail(slot)}"
-            )
-
     def stop(self, model: str, colour: str) -> None: ...
     def get(self, model: str, colour: str) -> Slot | None: ...
     def switch(self, model: str, colour: str) -> None: ...
