@@ -43,7 +43,7 @@ def promote_model() -> None:
     def promote(params=None, run_id=None, dag=None) -> dict:
         import os
 
-        from airflow.exceptions import AirflowFailException
+        from airflow.sdk.exceptions import AirflowFailException
 
         from aisle.settings import get_settings
         from serving.deploy import promote_step

@@ -89,6 +89,8 @@ class Gateway:
             m: deque(maxlen=KEEP_RECENT) for m in MODELS
         }
         self.session: ClientSession | None = None
+        keys = [k.get_secret_value() for k in settings.api_keys]
+        self.probe_headers = {"X-API-Key": keys[0]} if keys else {}  # /model is keyed too
         self._mirrors: set[asyncio.Task] = set()
         self._load()
         self.registry = CollectorRegistry()
@@ -243,7 +245,9 @@ class Gateway:
         try:
             async with self.session.get(base + "/readyz", timeout=ClientTimeout(2)) as r:
                 ready = r.status == 200
-            async with self.session.post(base + "/model", json={}, timeout=ClientTimeout(2)) as r:
+            async with self.session.post(
+                base + "/model", json={}, headers=self.probe_headers, timeout=ClientTimeout(2)
+            ) as r:
                 info = await r.json() if r.status == 200 else {}
         except (TimeoutError, ClientError, OSError, ValueError):
             return {"ready": False, "checked": time.time()}

@@ -180,6 +180,11 @@ def test_promotion_and_rollback_under_sustained_load_lose_no_request(
     steps = [e["step"] for e in AuditLog(cluster).entries("recommender") if e["version"] == version]
     assert steps[:2] == ["start", "deployed"] and "promoted" in steps
     assert GatewayAdmin(cluster).status()["recommender"]["active"] == "blue"  # rolled back
+    assert outcome.previous_version == world.recommender_version
+    from mlflow import MlflowClient
+
+    champion = MlflowClient().get_model_version_by_alias("recommender", "champion")
+    assert str(champion.version) == world.recommender_version  # the alias followed the rollback
 
 
 def test_a_challenger_that_errors_or_answers_garbage_never_takes_traffic(
@@ -282,6 +287,8 @@ def test_the_promote_model_dag_promotes_pricing_and_moves_the_champion(
     )
     assert str(dag_run.state) == "success"
     assert run.failed == []
-    assert MlflowClient().get_model_version_by_alias("pricing", "champion").version == version
+    champion = MlflowClient().get_model_version_by_alias("pricing", "champion")
+    assert str(champion.version) == version
+    assert champion.tags["promoted_from"] == world.pricing_version
     entries = AuditLog(cluster).entries("pricing")
     assert entries[-1]["step"] == "promoted" and entries[-1]["who"].startswith("airflow:")
