@@ -55,6 +55,7 @@ bench: data
 	$(BIN)/python benchmarks/recommender.py
 	$(BIN)/python benchmarks/pricing.py
 	$(BIN)/python benchmarks/serving.py
+	$(BIN)/python benchmarks/catalogue.py
 
 clean:
 	rm -rf $(VENV) $(DATA_DIR)
