@@ -20,7 +20,7 @@ from aisle.settings import Settings
 from .admin import GatewayAdmin
 from .audit import AuditLog
 from .gateway import MODELS
-from .slots import LocalSlots, SlotFailed, _alive, _terminate
+from .slots import LocalSlots, SlotFailed, alive, terminate
 
 
 class ClusterError(RuntimeError):
@@ -42,7 +42,7 @@ def gateway_pid_file(settings: Settings):
 def start_gateway(settings: Settings, timeout_s: float = 60.0) -> int:
     """The gateway process (reused when it already runs); returns its pid."""
     pid_file = gateway_pid_file(settings)
-    if pid_file.exists() and _alive(int(pid_file.read_text())) and _healthy(settings):
+    if pid_file.exists() and alive(int(pid_file.read_text())) and _healthy(settings):
         return int(pid_file.read_text())
     log = settings.serving_dir / "logs" / "gateway.log"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -137,5 +137,5 @@ def down(settings: Settings) -> None:
             slots.stop(model, colour)
     pid_file = gateway_pid_file(settings)
     if pid_file.exists():
-        _terminate(int(pid_file.read_text()))
+        terminate(int(pid_file.read_text()))
         pid_file.unlink()

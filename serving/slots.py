@@ -84,7 +84,7 @@ class LocalSlots:
         if not found:
             return None
         slot = Slot(**found)
-        return slot if slot.pid is None or _alive(slot.pid) else None
+        return slot if slot.pid is None or alive(slot.pid) else None
 
     def all(self) -> list[Slot]:
         return [s for key in self._state() if (s := self.get(*key.split("/"))) is not None]
@@ -123,7 +123,7 @@ class LocalSlots:
     def wait_ready(self, slot: Slot, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if slot.pid is not None and not _alive(slot.pid):
+            if slot.pid is not None and not alive(slot.pid):
                 raise SlotFailed(f"{slot.model} {slot.colour} exited at start:\n{self._tail(slot)}")
             try:
                 if httpx.get(slot.url + "/readyz", timeout=2).status_code == 200:
@@ -153,7 +153,7 @@ class LocalSlots:
         state = self._state()
         found = state.pop(f"{model}/{colour}", None)
         if found and found.get("pid"):
-            _terminate(found["pid"])
+            terminate(found["pid"])
         self._save(state)
 
     def switch(self, model: str, colour: str) -> None:
@@ -171,7 +171,8 @@ class LocalSlots:
         return "\n".join(text.splitlines()[-lines:])
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether the process runs (a zombie child of this one does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -205,7 +206,7 @@ def _signal(processes: list, sig: int) -> None:
             process.send_signal(sig)
 
 
-def _terminate(pid: int, grace_s: float = 10.0) -> None:
+def terminate(pid: int, grace_s: float = 10.0) -> None:
     """SIGTERM the slot's processes (BentoML drains and stops its workers), SIGKILL what is left
     after `grace_s`."""
     import psutil
