@@ -56,6 +56,7 @@ bench: data
 	$(BIN)/python benchmarks/pricing.py
 	$(BIN)/python benchmarks/serving.py
 	$(BIN)/python benchmarks/catalogue.py
+	$(BIN)/python benchmarks/drift.py
 
 clean:
 	rm -rf $(VENV) $(DATA_DIR)

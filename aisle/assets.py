@@ -20,3 +20,11 @@ def features_asset() -> Asset:
     from airflow.sdk import Asset
 
     return Asset(name="online_features", uri="aisle://features/online", group="features")
+
+
+def retrain_asset(model: str) -> Asset:
+    """Updated when drift confirmed in a data interval asks for `model` to be retrained; the
+    event's extra holds the interval end to train up to, the reason and the drift report."""
+    from airflow.sdk import Asset
+
+    return Asset(name=f"retrain_{model}", uri=f"aisle://retrain/{model}", group="retrain")

@@ -26,7 +26,8 @@ def recommender(
     device: Annotated[str | None, typer.Option(help="cuda or cpu (default: cuda if any).")] = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Training set (Feast, protocol B) → train → MLflow run → register as `challenger`."""
+    """Training set (Feast, protocol B) → data checks → train → MLflow run → register → gate
+    against the champion (passed: `challenger`)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from training.recommender.dataset import TrainingSetEmpty
@@ -43,6 +44,7 @@ def recommender(
     except (TrainingSetEmpty, FileNotFoundError, ValueError) as exc:
         raise fail(str(exc)) from None
     console.print(f"[green]✓[/green] training set {path}")
+    _validate("recommender", path, settings)
     config = {"epochs": epochs}
     total = (epochs if epochs is not None else _default_epochs()) + 1
     with Progress(
@@ -66,11 +68,43 @@ def recommender(
     for name, value in trained["test"].items():
         metrics.add_row(name, f"{value:.4f}")
     console.print(metrics)
+    _gate("recommender", registered, settings)
+
+
+def _validate(model: str, path: str, settings) -> None:
+    """The training DAG's validate task: stop with every failed check."""
+    from monitoring.data_checks import TrainingDataRejected, validate_step
+
+    try:
+        checked = validate_step(model, path, settings)
+    except TrainingDataRejected as rejected:
+        raise fail(str(rejected)) from None
+    console.print(f"[green]✓[/green] {checked['checks']} data checks passed ({checked['html']})")
+
+
+def _gate(model: str, registered: dict, settings) -> None:
+    """The training DAG's gate task, and what it decided."""
+    import importlib
+
+    gate_step = importlib.import_module(f"training.{model}.gate").gate_step
     console.print(
         f"[green]✓[/green] registered {registered['registered_model']} version "
-        f"{registered['version']} as @{registered['alias']} (run {registered['run_id']}, "
-        f"tracking {settings.tracking_uri})"
+        f"{registered['version']} (run {registered['run_id']}, tracking {settings.tracking_uri})"
     )
+    decision = gate_step(registered["training_set"], registered["version"], settings)
+    table = Table("model", *decision["metrics"]["challenger"], title="gate: the same holdout")
+    for name, values in decision["metrics"].items():
+        if name != "rows":
+            table.add_row(name, *(f"{v:.4f}" for v in values.values()))
+    console.print(table)
+    for test, ok in decision["behaviour"].items():
+        console.print(f"  {'[green]✓' if ok else '[red]✗'}[/] {test}")
+    if decision["passed"]:
+        console.print(f"[green]✓[/green] gate passed: version {decision['version']} is @challenger")
+        return
+    for reason in decision["reasons"]:
+        console.print(f"  [red]✗[/red] {reason}")
+    raise fail(f"gate rejected version {decision['version']}; the champion stays")
 
 
 def _default_epochs() -> int:
@@ -92,7 +126,7 @@ def pricing(
     data_dir: DataDir = None,
 ) -> None:
     """Training set (Feast `pricing_v1`, weekly windows) → tune l2 → bootstrap ensemble →
-    MLflow run → register as `challenger`."""
+    MLflow run → register → gate against the champion (passed: `challenger`)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from training.pricing.dataset import TrainingSetEmpty
@@ -107,6 +141,7 @@ def pricing(
     except (TrainingSetEmpty, FileNotFoundError, ValueError) as exc:
         raise fail(str(exc)) from None
     console.print(f"[green]✓[/green] training set {path}")
+    _validate("pricing", path, settings)
     total = _pricing_fits(members)
     with Progress(
         TextColumn("[bold]training"),
@@ -137,11 +172,7 @@ def pricing(
         "negative own-price elasticities", f"{trained['elasticity_share_negative']:.1%}"
     )
     console.print(summary)
-    console.print(
-        f"[green]✓[/green] registered {registered['registered_model']} version "
-        f"{registered['version']} as @{registered['alias']} (run {registered['run_id']}, "
-        f"tracking {settings.tracking_uri})"
-    )
+    _gate("pricing", registered, settings)
 
 
 def _pricing_fits(members: int | None) -> int:

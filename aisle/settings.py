@@ -16,6 +16,79 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 BUILTIN_SOURCES = ("movielens", "orange_juice", "simulator")
 
 
+class DriftPolicy(BaseModel):
+    """How drift is judged (monitoring.drift) and when it retrains a model. Set one with e.g.
+    AISLE_DRIFT__PER_COLUMN_THRESHOLD='{"price_ratio": 0.2}' or AISLE_DRIFT__COOLDOWN_HOURS=48."""
+
+    numerical_method: str = Field(
+        "wasserstein", description="Evidently method for numerical columns (normed Wasserstein)."
+    )
+    numerical_threshold: float = Field(0.1, gt=0, description="... and its threshold.")
+    categorical_method: str = Field(
+        "jensenshannon", description="Evidently method for categorical columns."
+    )
+    categorical_threshold: float = Field(0.1, gt=0, description="... and its threshold.")
+    per_column_method: dict[str, str] = Field(
+        default_factory=dict, description="Column -> Evidently method, overriding the default."
+    )
+    per_column_threshold: dict[str, float] = Field(
+        default_factory=lambda: {"item_known": 0.05, "price_ratio": 0.15},
+        description="Column -> threshold, overriding the default. Chosen on the simulator's "
+        "validation seed (benchmarks/drift.py): item_known 0.05, as a few % of traffic on "
+        "items the model never saw is news; price_ratio 0.15, as weekly price draws and deals "
+        "move a day's ratios up to 0.12 on clean days.",
+    )
+    min_drifted_columns: int = Field(
+        1, ge=1, description="Drift is confirmed when at least this many columns drift ..."
+    )
+    volume_tolerance: float = Field(
+        0.15, gt=0, description="... or the window's rows move this far from the same weekdays'."
+    )
+    reference_days: int = Field(
+        28, ge=1, description="Days before the check's window that form its reference."
+    )
+    cooldown_hours: float = Field(
+        72.0, ge=0, description="A model is retrained for drift at most once in this long."
+    )
+
+
+class DataChecksPolicy(BaseModel):
+    """How far a training set may differ from the last accepted one (monitoring.data_checks).
+    Set one with e.g. AISLE_DATA_CHECKS__ROW_CHANGE_TOLERANCE=0.3."""
+
+    row_change_tolerance: float = Field(
+        0.5, gt=0, description="Rows may move this share away from the last accepted set's."
+    )
+    max_new_category_share: float = Field(
+        0.2, ge=0, le=1, description="Largest share of rows with a store/item/category unseen."
+    )
+
+
+class GatePolicy(BaseModel):
+    """What a new model version must show before it becomes the `challenger` (training.gate).
+    Set one with e.g. AISLE_GATE__RECOMMENDER_MARGIN=0.005."""
+
+    recommender_margin: float = Field(
+        0.001, gt=0, description="NDCG@10 the challenger must gain over the champion."
+    )
+    recommender_tolerance: float = Field(
+        0.01, ge=0, description="Recall@10 and Hit@10 may fall this far below the champion's."
+    )
+    recommender_min_ndcg: float = Field(
+        0.0, ge=0, description="Absolute NDCG@10 floor, beside beating popularity on the same rows."
+    )
+    pricing_margin: float = Field(
+        0.001, gt=0, description="RMSE of log(1+units) the challenger must cut from the champion's."
+    )
+    pricing_tolerance: float = Field(
+        0.01, ge=0, description="MAE of log(1+units) may rise this far above the champion's."
+    )
+    pricing_max_rmse: float | None = Field(
+        None, gt=0, description="Absolute RMSE ceiling, beside beating last week's units."
+    )
+    behaviour_sample: int = Field(200, ge=1, description="Rows the behavioural tests run on.")
+
+
 class PromotionPolicy(BaseModel):
     """When a challenger may take the live colour's traffic, and when it loses it again
     (serving.promotion; Argo Rollouts' blue-green analysis). Set one with e.g.
@@ -162,10 +235,18 @@ class Settings(BaseSettings):
     serving_gpu: bool = Field(
         default=False, description="Serve on a GPU: slots ask for resources={'gpu': 1}."
     )
+    recommender_search: Literal["auto", "exact", "ivf"] = Field(
+        default="auto",
+        description="How a large-catalogue recommender (factor form) searches: auto uses the "
+        "checkpoint's faiss IVF index where it has one, exact scores every item.",
+    )
     max_request_bytes: int = Field(
         default=1_000_000, gt=0, description="Larger request bodies are refused with 413."
     )
     promotion: PromotionPolicy = Field(default_factory=PromotionPolicy)
+    gate: GatePolicy = Field(default_factory=GatePolicy)
+    drift: DriftPolicy = Field(default_factory=DriftPolicy)
+    data_checks: DataChecksPolicy = Field(default_factory=DataChecksPolicy)
     serving_backend: Literal["local", "kubernetes"] = Field(
         default="local",
         description="Where slots run: local processes (bentoml serve) or Kubernetes Deployments "

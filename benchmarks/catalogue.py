@@ -1,173 +1,238 @@
-"""Catalogue scaling of recommendation scoring: exact top-10 against an approximate nearest
-neighbour index (faiss IVF), at 1,682 items (MovieLens-100k, the served model), 100,000 and
-1,000,000 items, in the same run.
+"""Catalogue scaling of POST /recommend: p50/p99 through HTTP at 1,682 items (MovieLens-100k),
+100,000 and 1,000,000 items (the shop simulator), exact scoring against a faiss IVF index, with
+the index's recall@10 against exact, in the same run.
 
-    .venv/bin/python benchmarks/catalogue.py
+    .venv/bin/python benchmarks/catalogue.py [--sizes 100000 1000000] [--seconds 15]
 
-Why two scorers. The served recommender (training/recommender/model.py) keeps an items x items
-weight matrix: 11 MB at 1,682 items, 40 GB at 100,000, 4 TB at 1,000,000. Past ~30,000 items its
-low-rank spectral term is what scales: a user's history maps to a 64-dim vector and items to
-64-dim factors, and scoring is an inner-product search over the catalogue. At 1,682 items this
-script times the served model itself; at the large sizes it times that search over a simulated
-catalogue (64-dim factors around 500 category centres; a query is the mean factor of 20 items
-of one category, as a history would be) exactly (one matmul + top-k, torch) and with faiss's
-IVF index, whose `nprobe` is the smallest reaching recall@10 >= 0.95 on 200 validation queries;
-recall and latency are then reported on 500 other queries. One query at a time, one thread.
+Which model serves. At 1,682 items, the served item autoencoder (registered by the serving
+sandbox). Its items x items weights would be 40 GB at 100,000 items and 4 TB at 1,000,000, so the
+large catalogues are served by its factor form (training/recommender/factors.py): the spectral
+term's 64-dim factors fitted on the simulator's interactions, searched exactly (one matmul and a
+top-k over the catalogue) or through the checkpoint's IVF index, whose nprobe was chosen on
+held-out users' histories at fit time.
+
+How it is measured. Each model is registered in its own MLflow registry and every query user's
+history is written to its own Feast online store; a slot (`bentoml serve`, as `aisle serve up`
+starts it) is started once with AISLE_RECOMMENDER_SEARCH=exact and once with ivf. One client
+asks for k=10 for a cycle of users for `--seconds`; the same 300 users' answers from both slots
+give the recall@10 of the served IVF answers against the served exact ones. The in-process time
+of the scoring call alone (no HTTP, no feature lookup) is reported beside.
 Results: benchmarks/results/catalogue.{json,md}.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
+import secrets
 import sys
 import time
 
+import httpx
 import numpy as np
-import torch
 
 # The project root first, not benchmarks/: benchmarks/serving.py would shadow the serving package.
 sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 from benchmarks.common import WORK, machine, percentile, provide_sources, write_results  # noqa: E402
 
-DIM, CATEGORIES, K, TARGET_RECALL = 64, 500, 10, 0.95
-NPROBES = (1, 2, 4, 8, 16, 32, 64, 128)
+K, QUERY_USERS, RECALL_USERS, VALIDATION_USERS = 10, 2_000, 300, 500
+PORT_BASE = 28810
 
 
-def catalogue(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(CATEGORIES, DIM)).astype("float32")
-    category = rng.integers(0, CATEGORIES, n)
-    items = centres[category] + 0.7 * rng.normal(size=(n, DIM)).astype("float32")
-    return items.astype("float32"), category
+def settings_for(name: str, search: str = "auto"):
+    from aisle.settings import get_settings
+
+    return get_settings(
+        data_dir=WORK / "catalogue" / name / "data",
+        slot_port_base=PORT_BASE,
+        admin_token=secrets.token_hex(16),
+        recommender_search=search,
+    )
 
 
-def queries(items: np.ndarray, category: np.ndarray, count: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    out = []
-    for c in rng.integers(0, CATEGORIES, count):
-        members = np.flatnonzero(category == c)
-        picks = rng.choice(members, size=min(20, len(members)), replace=False)
-        out.append(items[picks].mean(0))
-    return np.stack(out).astype("float32")
+# -- the models ----------------------------------------------------------------------------------
+def movielens_world(settings) -> tuple[str, list[str]]:
+    """The served item autoencoder on MovieLens-100k, every user's history online."""
+    from features.store import apply
+    from serving.sandbox import fit_recommender, register
+
+    provide_sources(settings, "movielens")
+    apply(settings)
+    recommender, users, _ = fit_recommender(settings)
+    return register(settings, "recommender", recommender), users
 
 
-def exact_top(items_t: torch.Tensor, query: np.ndarray) -> tuple[np.ndarray, float]:
-    started = time.perf_counter()
-    scores = items_t @ torch.from_numpy(query)
-    top = torch.topk(scores, K).indices.numpy()
-    return top, (time.perf_counter() - started) * 1000
+def simulated_world(settings, items: int, on_step=print) -> tuple[str, list[str], dict]:
+    """The factor form fitted on a simulated shop of `items` items; its users' histories online."""
+    import scipy.sparse as sp
 
-
-def recall(found: np.ndarray, truth: np.ndarray) -> float:
-    return float(np.mean([len(set(f) & set(t)) / K for f, t in zip(found, truth, strict=True)]))
-
-
-def large(n: int) -> dict:
-    import faiss
-
-    items, category = catalogue(n)
-    items_t = torch.from_numpy(items)
-    valid, test = queries(items, category, 200, 1), queries(items, category, 500, 2)
-    exact = [exact_top(items_t, q) for q in test]
-    truth_test = np.stack([t for t, _ in exact])
-    truth_valid = np.stack([exact_top(items_t, q)[0] for q in valid])
+    from features.sources.simulator import SimulatorConfig, simulate
+    from features.store import apply, feature_store
+    from serving.sandbox import register
+    from training.recommender.factors import FactorConfig, FactorRecommender
 
     started = time.perf_counter()
-    nlist = int(4 * np.sqrt(n))
-    index = faiss.IndexIVFFlat(faiss.IndexFlatIP(DIM), DIM, nlist, faiss.METRIC_INNER_PRODUCT)
-    sample = items[np.random.default_rng(3).choice(n, size=min(n, 50 * nlist), replace=False)]
-    index.train(sample)
-    index.add(items)
-    build_s = time.perf_counter() - started
+    config = SimulatorConfig(
+        items=items, users=100_000, events=3_000_000, categories=500, stores=1, days=14
+    )
+    shop = simulate(config)
+    events = shop.interactions.sort_values("timestamp")
+    catalogue = shop.items.item_id.tolist()
+    took = time.perf_counter() - started
+    on_step(f"{items:,} items: simulated {len(events):,} events in {took:.0f} s")
+    users = np.array(sorted(events.user_id.unique()))
+    held_out = set(np.random.default_rng(0).choice(users, VALIDATION_USERS, replace=False))
+    fit = events[~events.user_id.isin(held_out)]
+    row = {u: n for n, u in enumerate(users)}
+    col = {i: n for n, i in enumerate(catalogue)}
+    matrix = sp.csr_matrix(
+        (np.ones(len(fit)), (fit.user_id.map(row), fit.item_id.map(col))),
+        shape=(len(users), len(catalogue)),
+    )
+    histories = (
+        events.iloc[::-1]
+        .drop_duplicates(["user_id", "item_id"])
+        .groupby("user_id", sort=True)
+        .agg(history_item_ids=("item_id", list), event_timestamp=("timestamp", "max"))
+        .reset_index()
+    )
+    validation = histories[histories.user_id.isin(held_out)].history_item_ids.tolist()
+    started = time.perf_counter()
+    model = FactorRecommender.fit(
+        matrix,
+        catalogue,
+        FactorConfig(),
+        dict(zip(shop.items.item_id, shop.items.category, strict=True)),
+        {"source": f"simulator, {items:,} items (benchmark)"},
+        validation_histories=validation,
+    )
+    fit_s = time.perf_counter() - started
+    on_step(f"{items:,} items: factors + index in {fit_s:.0f} s, {model.metadata}")
 
-    chosen = None
-    for nprobe in NPROBES:  # tuned on the validation queries only
-        index.nprobe = nprobe
-        _, found = index.search(valid, K)
-        if recall(found, truth_valid) >= TARGET_RECALL:
-            chosen = nprobe
-            break
-    index.nprobe = chosen or NPROBES[-1]
-    ann_ms, found = [], []
-    for q in test:
-        started = time.perf_counter()
-        _, ids = index.search(q[None, :], K)
-        ann_ms.append((time.perf_counter() - started) * 1000)
-        found.append(ids[0])
-    exact_ms = [ms for _, ms in exact]
+    apply(settings)
+    query = histories[~histories.user_id.isin(held_out)].head(QUERY_USERS).copy()
+    query["history_length"] = query.history_item_ids.map(len).astype("int64")
+    query["history_item_ids"] = query.history_item_ids.map(lambda h: h[:1000])
+    feature_store(settings).write_to_online_store("user_history_fv", query.reset_index(drop=True))
+    version = register(settings, "recommender", model)
+    stage = scoring_times(model, query.history_item_ids.tolist())
+    info = {"fit_s": round(fit_s, 1), **stage, **_index_facts(model)}
+    del model, shop, events, fit, matrix
+    gc.collect()
+    return version, query.user_id.astype(str).tolist(), info
+
+
+def _index_facts(model) -> dict:
     return {
-        "items": n,
-        "scorer": "inner-product search (64-dim factors)",
-        "exact_p50_ms": round(percentile(exact_ms, 50), 3),
-        "exact_p99_ms": round(percentile(exact_ms, 99), 3),
-        "ann_p50_ms": round(percentile(ann_ms, 50), 3),
-        "ann_p99_ms": round(percentile(ann_ms, 99), 3),
-        "ann_recall_at_10": round(recall(np.stack(found), truth_test), 4),
-        "nprobe": index.nprobe,
-        "nlist": nlist,
-        "build_s": round(build_s, 1),
+        "nprobe": model.metadata.get("ivf_nprobe"),
+        "nlist": model.metadata.get("ivf_nlist"),
+        "validation_recall_at_10": model.metadata.get("ivf_validation_recall_at_10"),
     }
 
 
-def served(settings) -> dict:
-    """The served model at MovieLens-100k's size: one history at a time, scores + top-10."""
-    from serving.sandbox import fit_recommender
+def scoring_times(model, histories: list[list[str]]) -> dict:
+    """The scoring call alone, in process, one request at a time, each search mode."""
     from training.recommender.predict import Request
 
-    provide_sources(settings, "movielens")
-    recommender, _, _ = fit_recommender(settings, write_online=False)
-    import pandas as pd
+    out = {}
+    for mode in ("exact", "ivf"):
+        model.use_search(mode)
+        times = []
+        for history in histories[:500]:
+            started = time.perf_counter()
+            model.recommend_batch([Request(history, K)])
+            times.append((time.perf_counter() - started) * 1000)
+        out[f"{mode}_in_process_p50_ms"] = round(percentile(times, 50), 3)
+    return out
 
-    events = pd.read_parquet(settings.sources_dir / "movielens" / "interactions.parquet")
-    histories = events.groupby("user_id").item_id.apply(list).head(500).tolist()
-    times = []
-    for history in histories:
-        started = time.perf_counter()
-        recommender.recommend_batch([Request(history, K)])
-        times.append((time.perf_counter() - started) * 1000)
+
+# -- HTTP ---------------------------------------------------------------------------------------
+def served(settings, version: str, users: list[str], seconds: float) -> tuple[dict, list]:
+    """Start a slot on `version`, put one client's load on /recommend, collect answers."""
+    from serving.loadgen import cycle, run_load
+    from serving.slots import LocalSlots
+
+    slots = LocalSlots(settings)
+    started = time.perf_counter()
+    slot = slots.deploy("recommender", "blue", version)
+    try:
+        slots.wait_ready(slot, timeout_s=600)
+        start_s = time.perf_counter() - started
+        model = httpx.post(slot.url + "/model", json={}, timeout=10).json()
+        requests = [("/recommend", {"user_id": u, "k": K}) for u in users]
+        run_load(slot.url, cycle(requests), 2, concurrency=1)  # warm up
+        summary = run_load(slot.url, cycle(requests), seconds, concurrency=1).summary()
+        answers = []
+        for user in users[:RECALL_USERS]:
+            body = httpx.post(slot.url + "/recommend", json={"user_id": user, "k": K}, timeout=30)
+            body.raise_for_status()
+            answer = body.json()
+            assert not answer["fallback"], f"{user} fell back: {answer['fallback_reason']}"
+            answers.append([i["item_id"] for i in answer["items"]])
+        return {**summary, "search": model["search"], "slot_start_s": round(start_s, 1)}, answers
+    finally:
+        slots.stop("recommender", "blue")
+
+
+def measure(name: str, items: int | None, seconds: float) -> dict:
+    from training.recommender.factors import recall_at
+
+    settings = settings_for(name)
+    if items is None:
+        version, users = movielens_world(settings)
+        info = {"items": 1682, "model": "item autoencoder"}
+        http, _ = served(settings, version, users[:QUERY_USERS], seconds)
+        return {**info, "exact": http}
+    version, users, info = simulated_world(settings, items)
+    exact, exact_answers = served(settings_for(name, "exact"), version, users, seconds)
+    ivf, ivf_answers = served(settings_for(name, "ivf"), version, users, seconds)
+    served_recall = recall_at(np.array(ivf_answers), np.array(exact_answers))
     return {
-        "items": len(recommender.item_ids),
-        "scorer": "the served item autoencoder (exact)",
-        "exact_p50_ms": round(percentile(times, 50), 3),
-        "exact_p99_ms": round(percentile(times, 99), 3),
+        "items": items,
+        "model": "factor form (64-dim)",
+        "exact": exact,
+        "ivf": ivf,
+        "served_recall_at_10": round(served_recall, 4),
+        **info,
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--seconds", type=float, default=15.0)
     args = parser.parse_args()
-    from aisle.settings import get_settings
-
-    torch.set_num_threads(1)
-    import faiss
-
-    faiss.omp_set_num_threads(1)
-    rows = [served(get_settings(data_dir=WORK / "catalogue" / "data"))]
-    print(rows[-1])
+    rows = [measure("movielens", None, args.seconds)]
+    print(rows[-1], flush=True)
     for n in args.sizes:
-        rows.append(large(n))
-        print(rows[-1])
-    write_results("catalogue", {"machine": machine(), "rows": rows}, markdown(rows))
+        rows.append(measure(f"simulated-{n}", n, args.seconds))
+        print(rows[-1], flush=True)
+    report = {"machine": machine(), "seconds": args.seconds, "rows": rows}
+    write_results("catalogue", report, markdown(rows, args.seconds))
 
 
-def markdown(rows: list[dict]) -> str:
+def markdown(rows: list[dict], seconds: float) -> str:
     lines = [
-        "# Catalogue scaling: one query at a time, one thread, same run",
+        f"# Catalogue scaling of POST /recommend (k=10, one client, {seconds:.0f} s per case, "
+        "straight to a slot, same run)",
         "",
-        "| items | scorer | exact p50 ms | exact p99 ms | ANN p50 ms | ANN p99 ms | ANN recall@10 "
-        "| nprobe / nlist | index build s |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| items | model | search | p50 ms | p99 ms | req/s | failed | scoring alone p50 ms "
+        "| recall@10 vs exact (served) | nprobe / nlist |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        ann = ("ann_p50_ms", "ann_p99_ms", "ann_recall_at_10")
-        a, b, c = (r.get(k, "—") for k in ann)
-        probe = f"{r['nprobe']} / {r['nlist']}" if "nprobe" in r else "—"
-        lines.append(
-            f"| {r['items']:,} | {r['scorer']} | {r['exact_p50_ms']} | {r['exact_p99_ms']} | {a} "
-            f"| {b} | {c} | {probe} | {r.get('build_s', '—')} |"
-        )
+        for mode in ("exact", "ivf"):
+            if mode not in r:
+                continue
+            h = r[mode]
+            alone = r.get(f"{mode}_in_process_p50_ms", "—")
+            recall = r.get("served_recall_at_10", "—") if mode == "ivf" else "—"
+            probe = f"{r['nprobe']} / {r['nlist']}" if mode == "ivf" else "—"
+            lines.append(
+                f"| {r['items']:,} | {r['model']} | {mode} | {h['p50_ms']} | {h['p99_ms']} "
+                f"| {h['per_second']} | {h['failed']} | {alone} | {recall} | {probe} |"
+            )
     return "\n".join(lines) + "\n"
 
 

@@ -1,20 +1,28 @@
 """
 ### Pricing training: a Feast training set, a monotone demand model, MLflow run and registry
 
-Runs every `AISLE_PRICING_SCHEDULE` (weekly), or when triggered with params. The data interval's
-end is the cut: the last `AISLE_PRICING_TEST_WEEKS` before it are held out as test, the
-`AISLE_PRICING_VALID_WEEKS` before those tune the model (rolling folds).
+Runs every `AISLE_PRICING_SCHEDULE` (weekly), when the `drift_monitor` DAG confirms drift (the
+Asset `retrain_pricing`, whose event names the interval end to train up to), or when triggered
+with params. The data interval's end is the cut: the last `AISLE_PRICING_TEST_WEEKS` before it
+are held out as test, the `AISLE_PRICING_VALID_WEEKS` before those tune the model (rolling
+folds).
 
 1. **training_set**: every store x item x week of sales with its `pricing_v1` features joined
    point-in-time (the week's shelf, the demand of the weeks before); written to
    `data/training/pricing/<dataset>/<windows>/training_set.parquet`.
-2. **train**: the penalty tuned on the valid weeks, a bootstrap ensemble fit on fit + valid
+2. **validate**: schema, row count against the last accepted training set, null rates, ranges
+   (units >= 0, prices > 0, flags, shares), new items and stores (Evidently tests,
+   `monitoring.data_checks`); a failing set stops the run without retries.
+3. **train**: the penalty tuned on the valid weeks, a bootstrap ensemble fit on fit + valid
    weeks, test RMSE beside the references (a)-(e), elasticities per item x store; one MLflow run
    (experiment `pricing`) with params, loss and tuning curves, the evaluation table, a
    price-response plot and lineage tags; the checkpoint lands beside the training set.
-3. **register**: the checkpoint logged as the run's model (pyfunc, with signature), registered
-   as `pricing`, the new version aliased `challenger` (promotion to `champion` is the serving
-   cluster's job).
+4. **register**: the checkpoint logged as the run's model (pyfunc, with signature), registered
+   as a new version of `pricing`.
+5. **gate**: the new version and the champion on the same test weeks (`training.gate`): RMSE
+   must beat the champion's by `AISLE_GATE__PRICING_MARGIN` and last week's units', MAE stays
+   within tolerance, demand falls with price, guard-railed quotes hold. Passed: alias
+   `challenger`; rejected: the task is skipped with the reasons, recorded in the version's tags.
 
 **Rerun**: trigger with params, e.g. `{"end": "1992-10-08", "members": 3}`; the training set is
 rewritten in place, and each run registers a new version.
@@ -25,8 +33,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Param, dag, task
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
 
+from aisle.assets import retrain_asset
 from aisle.settings import get_settings
 
 CONFIG_PARAMS = ("members", "max_iter")
@@ -34,7 +43,11 @@ CONFIG_PARAMS = ("members", "max_iter")
 
 @dag(
     dag_id="pricing_training",
-    schedule=get_settings().pricing_schedule,
+    # its calendar, or drift confirmed by the drift_monitor DAG
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable(get_settings().pricing_schedule, timezone="UTC"),
+        assets=retrain_asset("pricing"),
+    ),
     start_date=pendulum.datetime(1990, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
@@ -53,10 +66,24 @@ CONFIG_PARAMS = ("members", "max_iter")
 )
 def pricing_training() -> None:
     @task
-    def training_set(data_interval_end=None, params=None) -> str:
+    def training_set(data_interval_end=None, params=None, triggering_asset_events=None) -> str:
         from training.pricing.pipeline import build_training_set_step
+        from training.tracking import training_end
 
-        return build_training_set_step((params or {}).get("end") or data_interval_end)
+        end = training_end(params, triggering_asset_events, data_interval_end)
+        return build_training_set_step(end)
+
+    @task
+    def validate(path: str) -> str:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from monitoring.data_checks import TrainingDataRejected, validate_step
+
+        try:
+            validate_step("pricing", path)
+        except TrainingDataRejected as rejected:  # the same data fails the same way: no retry
+            raise AirflowFailException(str(rejected)) from None
+        return path
 
     @task
     def train(path: str, params=None) -> dict:
@@ -71,7 +98,18 @@ def pricing_training() -> None:
 
         return register_step(trained["run_id"], trained["checkpoint"])
 
-    register(train(training_set()))
+    @task
+    def gate(registered: dict) -> dict:
+        from training.pricing.gate import gate_step
+
+        decision = gate_step(registered["training_set"], registered["version"])
+        if not decision["passed"]:  # recorded on the version; the champion stays
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            raise AirflowSkipException("gate rejected: " + "; ".join(decision["reasons"]))
+        return decision
+
+    gate(register(train(validate(training_set()))))
 
 
 pricing_training()

@@ -1,20 +1,30 @@
 """
 ### Recommender training: a Feast training set, a torch model, MLflow run and registry
 
-Runs every `AISLE_RECOMMENDER_SCHEDULE` (weekly), or when triggered with params. The data interval's
-end is the cut: the last `AISLE_RECOMMENDER_TEST_DAYS` before it are held out as test, the
-`AISLE_RECOMMENDER_VALID_DAYS` before those validate (protocol B, a temporal split).
+Runs every `AISLE_RECOMMENDER_SCHEDULE` (weekly), when the `drift_monitor` DAG confirms drift
+(the Asset `retrain_recommender`, whose event names the interval end to train up to), or when
+triggered with params. The data interval's end is the cut: the last `AISLE_RECOMMENDER_TEST_DAYS`
+before it are held out as test, the `AISLE_RECOMMENDER_VALID_DAYS` before those validate
+(protocol B, a temporal split).
 
 1. **training_set**: every user's item history as Feast knew it at each cut
    (`recommender_history_v1`, point-in-time), with the items they touched next as targets;
    written to `data/training/recommender/<dataset>/<windows>/training_set.parquet`.
-2. **train**: closed-form start, fine-tuning with early stopping on validation NDCG@10, test
+2. **validate**: schema, row count against the last accepted training set, null rates, history
+   lengths, category sets (Evidently tests, `monitoring.data_checks`); a failing set stops the
+   run without retries, the reasons in the log and `validation.html` beside the set.
+3. **train**: closed-form start, fine-tuning with early stopping on validation NDCG@10, test
    metrics beside popularity and EASE; one MLflow run (experiment `recommender`) with params,
    per-epoch metrics, the learning curve, the evaluation table and lineage tags; the checkpoint
    lands beside the training set.
-3. **register**: the checkpoint logged as the run's model (pyfunc, with signature), registered as
-   `recommender`, the new version aliased `challenger` (promotion to `champion` is the serving
-   cluster's job).
+4. **register**: the checkpoint logged as the run's model (pyfunc, with signature), registered as
+   a new version of `recommender`.
+5. **gate**: the new version and the champion on the same test window (`training.gate`):
+   NDCG@10 must beat the champion's by `AISLE_GATE__RECOMMENDER_MARGIN` and popularity's,
+   Recall@10 and Hit@10 stay within tolerance, behavioural tests pass (no seen or duplicate
+   items, k respected, cold start answered). Passed: alias `challenger` (promotion to `champion`
+   is the serving cluster's job); rejected: the task is skipped with the reasons. The decision
+   is in the version's tags (`aisle.gate*`) either way.
 
 **Rerun**: trigger with params, e.g. `{"end": "1998-04-23"}`; the training set is rewritten in
 place, and each run registers a new version.
@@ -25,14 +35,19 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Param, dag, task
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
 
+from aisle.assets import retrain_asset
 from aisle.settings import get_settings
 
 
 @dag(
     dag_id="recommender_training",
-    schedule=get_settings().recommender_schedule,
+    # its calendar, or drift confirmed by the drift_monitor DAG
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable(get_settings().recommender_schedule, timezone="UTC"),
+        assets=retrain_asset("recommender"),
+    ),
     start_date=pendulum.datetime(1990, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
@@ -51,10 +66,24 @@ from aisle.settings import get_settings
 )
 def recommender_training() -> None:
     @task
-    def training_set(data_interval_end=None, params=None) -> str:
+    def training_set(data_interval_end=None, params=None, triggering_asset_events=None) -> str:
         from training.recommender.pipeline import build_training_set_step
+        from training.tracking import training_end
 
-        return build_training_set_step((params or {}).get("end") or data_interval_end)
+        end = training_end(params, triggering_asset_events, data_interval_end)
+        return build_training_set_step(end)
+
+    @task
+    def validate(path: str) -> str:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from monitoring.data_checks import TrainingDataRejected, validate_step
+
+        try:
+            validate_step("recommender", path)
+        except TrainingDataRejected as rejected:  # the same data fails the same way: no retry
+            raise AirflowFailException(str(rejected)) from None
+        return path
 
     @task
     def train(path: str, params=None) -> dict:
@@ -69,7 +98,18 @@ def recommender_training() -> None:
 
         return register_step(trained["run_id"], trained["checkpoint"])
 
-    register(train(training_set()))
+    @task
+    def gate(registered: dict) -> dict:
+        from training.recommender.gate import gate_step
+
+        decision = gate_step(registered["training_set"], registered["version"])
+        if not decision["passed"]:  # recorded on the version; the champion stays
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            raise AirflowSkipException("gate rejected: " + "; ".join(decision["reasons"]))
+        return decision
+
+    gate(register(train(validate(training_set()))))
 
 
 recommender_training()

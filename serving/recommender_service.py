@@ -3,9 +3,11 @@
     bentoml serve serving.recommender_service:RecommenderService --port 3000
 
 The model version (AISLE_SERVE_MODEL_URI, else `recommender@champion`) is loaded from the MLflow
-registry once, at start; a user's history comes from the online store (`user_history_fv`) per
-request. The answer is never an error for a well-formed request: an unknown user, or an online
-store that does not answer, gets the popularity list with `fallback: true` and the reason.
+registry once, at start: the item autoencoder, or for a large catalogue its factor form, which
+searches a faiss IVF index (training/recommender/factors.py, AISLE_RECOMMENDER_SEARCH). A user's
+history comes from the online store (`user_history_fv`) per request. The answer is never an
+error for a well-formed request: an unknown user, or an online store that does not answer, gets
+the popularity list with `fallback: true` and the reason.
 Malformed requests (k out of 1..1000, empty or blank ids, wrong types, unknown fields) are 400s.
 """
 
@@ -35,8 +37,9 @@ class RecommenderService:
         torch.set_num_threads(1)  # one worker per slot; two slots share a small machine
         self.settings = get_settings()
         self.served = served_model(self.settings, MODEL_NAME)
-        self.model = load_recommender(self.served.uri)
-        self.model.model.to(device_name())
+        self.model = load_recommender(self.served.uri).to(device_name())
+        if self.settings.recommender_search != "auto":
+            self._use_search(self.settings.recommender_search)
         self.history = self._history_lookup()
         self.fallbacks = bentoml.metrics.Counter(
             name="aisle_recommender_fallback",
@@ -44,6 +47,12 @@ class RecommenderService:
             labelnames=["reason"],
         )
         log.info("serving %s on %s", self.served.uri, self.model.device)
+
+    def _use_search(self, mode: str) -> None:
+        if not hasattr(self.model, "use_search"):
+            log.warning("search mode %r ignored: this model scores every item exactly", mode)
+            return
+        self.model.use_search(mode)
 
     def _history_lookup(self):
         from features.online import OnlineLookup
@@ -81,6 +90,8 @@ class RecommenderService:
             version=self.served.version,
             uri=self.served.uri,
             device=str(self.model.device),
+            search=getattr(self.model, "search", "exact"),
+            items=len(self.model.item_ids),
         )
 
     def _answer(self, requests: list[RecommendRequest]) -> list[RecommendResponse]:

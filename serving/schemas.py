@@ -96,3 +96,5 @@ class ModelInfo(BaseModel):
     version: str
     uri: str
     device: str
+    search: str | None = None  # recommender: exact, or ivf (approximate, faiss)
+    items: int | None = None  # recommender: the catalogue's size

@@ -67,9 +67,15 @@ def git_commit() -> str:
 def set_alias(name: str, alias: str, version: str, tags: dict[str, Any] | None = None) -> None:
     from mlflow import MlflowClient
 
+    MlflowClient().set_registered_model_alias(name, alias, version)
+    tag_version(name, version, tags or {})
+
+
+def tag_version(name: str, version: str, tags: dict[str, Any]) -> None:
+    from mlflow import MlflowClient
+
     client = MlflowClient()
-    client.set_registered_model_alias(name, alias, version)
-    for key, value in (tags or {}).items():
+    for key, value in tags.items():
         client.set_model_version_tag(name, version, key, str(value))
 
 
@@ -121,3 +127,13 @@ def config_with(default: Any, changes: Any, model: str) -> Any:
     if unknown:
         raise ValueError(f"unknown {model} settings {unknown}; known: {sorted(known)}")
     return replace(default, **given)
+
+
+def training_end(params: Any, triggering_asset_events: Any, data_interval_end: Any) -> Any:
+    """Where a training run's data ends: the `end` param of a manual run, else the latest `end`
+    of the retrain Asset events that triggered it (drift), else the data interval's end."""
+    if params and params.get("end"):
+        return params["end"]
+    extras = [e.extra for events in (triggering_asset_events or {}).values() for e in events]
+    ends = [extra["end"] for extra in extras if extra and extra.get("end")]
+    return max(ends) if ends else data_interval_end

@@ -518,7 +518,7 @@ def _package(world: _World, interactions: pd.DataFrame, sales: pd.DataFrame) -> 
     )
     tastes = {f"taste_{cat_names[c]}": world.taste[:, c] for c in range(cfg.categories)}
     latents = {f"latent_{k}": world.user_latent[:, k] for k in range(LATENT_DIM)}
-    users = users.assign(**tastes, **latents)
+    users = pd.concat([users, pd.DataFrame({**tastes, **latents})], axis=1)  # one block, not 500
     week_index = np.arange(world.n_weeks)
     weeks = pd.DataFrame(
         {

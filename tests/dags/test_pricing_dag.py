@@ -24,9 +24,12 @@ def dag():
     return load_dag("pricing_training")
 
 
-def test_tasks_build_then_train_then_register(dag):
-    assert dag.get_task("train").upstream_task_ids == {"training_set"}
+def test_tasks_build_validate_train_register_then_gate(dag):
+    assert dag.get_task("validate").upstream_task_ids == {"training_set"}
+    assert dag.get_task("train").upstream_task_ids == {"validate"}  # bad data never trains
     assert dag.get_task("register").upstream_task_ids == {"train"}
+    assert dag.get_task("gate").upstream_task_ids == {"register"}
+    assert dag.timetable.asset_condition.name == f"retrain_{dag.dag_id.removesuffix('_training')}"
     assert dag.doc_md and "Rerun" in dag.doc_md
     assert dag.default_args["retries"] == 2
     assert set(dag.params) == {"end", "members", "max_iter"}

@@ -157,8 +157,9 @@ def test_training_without_data_or_with_a_bad_device_is_a_clear_error(tmp_path):
     assert invoke(*args, "--members", "0")[0].exit_code == 2
 
 
-def test_train_pricing_runs_the_three_steps_and_prints_the_summary(tmp_path, monkeypatch):
-    from training.pricing import pipeline
+def test_train_pricing_runs_the_dags_steps_and_prints_the_summary(tmp_path, monkeypatch):
+    from monitoring import data_checks
+    from training.pricing import gate, pipeline
     from training.pricing.train import FitProgress
 
     calls = []
@@ -178,12 +179,25 @@ def test_train_pricing_runs_the_three_steps_and_prints_the_summary(tmp_path, mon
 
     def register(run_id, checkpoint, settings):
         calls.append(("register", run_id, checkpoint))
-        return {"registered_model": "pricing", "version": "7", "alias": "challenger",
-                "run_id": run_id}  # fmt: skip
+        return {"registered_model": "pricing", "version": "7", "run_id": run_id,
+                "training_set": "t.parquet"}  # fmt: skip
+
+    def validate(model, path, settings):
+        calls.append(("validate", model))
+        return {"checks": 12, "html": "validation.html"}
+
+    def decide(training_set, version, settings):
+        calls.append(("gate", training_set, version))
+        return {"version": version, "passed": True, "reasons": [],
+                "metrics": {"challenger": {"rmse": 0.51, "mae": 0.4},
+                            "last value": {"rmse": 0.9, "mae": 0.7}},
+                "behaviour": {"demand falls with price": True}}  # fmt: skip
 
     monkeypatch.setattr(pipeline, "build_training_set_step", build)
     monkeypatch.setattr(pipeline, "train_step", train)
     monkeypatch.setattr(pipeline, "register_step", register)
+    monkeypatch.setattr(data_checks, "validate_step", validate)
+    monkeypatch.setattr(gate, "gate_step", decide)
     result, text = invoke(
         "train", "pricing", "--end", "1992-10-08", "--members", "2", "--max-iter", "50",
         "--device", "cpu", "--data-dir", str(tmp_path),
@@ -191,11 +205,14 @@ def test_train_pricing_runs_the_three_steps_and_prints_the_summary(tmp_path, mon
     assert result.exit_code == 0, result.output
     assert calls == [
         ("build", "1992-10-08"),
+        ("validate", "pricing"),
         ("train", {"members": 2, "max_iter": 50}, "cpu"),
         ("register", "r1", "c.pt"),
+        ("gate", "t.parquet", "7"),
     ]
     assert "fit 5/5" in text
-    for phrase in ["0.5234", "97.5%", "registered pricing version 7 as @challenger (run r1"]:
+    for phrase in ["0.5234", "97.5%", "12 data checks passed", "pricing version 7 (run r1",
+                   "demand falls with price", "gate passed: version 7 is @challenger"]:  # fmt: skip
         assert phrase in text
 
 

@@ -2,13 +2,14 @@
 
     build_training_set_step(end, settings, dataset)   -> training set path (weekly windows)
     train_step(path, config, settings)                 -> MLflow run id, checkpoint, test RMSE
-    register_step(run_id, checkpoint, settings)        -> registered version, alias `challenger`
+    register_step(run_id, checkpoint, settings)        -> registered version (no alias yet)
+    gate.gate_step(training_set, version)              -> passed: alias `challenger` (gate.py)
 
 `train_step` tunes on the valid weeks, fits the ensemble, scores it and the references (a)-(e) on
 the test weeks, and logs params, the loss and tuning curves, the evaluation table, the
 elasticities per item x store, a price-response plot for a few items and lineage to MLflow.
 `register_step` logs the checkpoint as the run's pyfunc model with its signature, registers it
-as `pricing` and gives the new version the alias `challenger`.
+as a new version of `pricing`; the gate (gate.py) gives it the alias `challenger` or not.
 """
 
 from __future__ import annotations
@@ -148,10 +149,11 @@ def train_step(
 def register_step(
     run_id: str, checkpoint: str | Path, settings: Settings | None = None
 ) -> dict[str, Any]:
-    """Log the checkpoint as the run's model, register it, and give it the alias `challenger`."""
+    """Log the checkpoint as the run's model and register it as a new version, tagged with its
+    metrics and lineage. The alias `challenger` is the gate's to give (gate.py)."""
     import mlflow
 
-    from training.tracking import CHALLENGER, set_alias, use_tracking
+    from training.tracking import tag_version, use_tracking
 
     from .predict import PricingModel
     from .registry import MODEL_NAME, log_pricing
@@ -169,12 +171,12 @@ def register_step(
         logged = log_pricing(Path(checkpoint), test.head(2))
     version = str(logged.registered_model_version)
     metrics = {"test_rmse": round(model.metadata["metrics"]["test_rmse"], 4)}
-    set_alias(MODEL_NAME, CHALLENGER, version, {**metrics, **lineage})
-    log.info("registered %s version %s as %s", MODEL_NAME, version, CHALLENGER)
+    tag_version(MODEL_NAME, version, {**metrics, **lineage})
+    log.info("registered %s version %s", MODEL_NAME, version)
     return {
         "registered_model": MODEL_NAME,
         "version": version,
-        "alias": CHALLENGER,
+        "training_set": lineage["training_set"],
         "model_uri": logged.model_uri,
         "run_id": run_id,
     }

@@ -49,3 +49,29 @@ def ranking_metrics(
         out[f"hit@{k}"] = float(np.mean(found[:, at] > 0))
         out[f"mrr@{k}"] = float(np.mean(np.where(found[:, at] > 0, 1.0 / (first + 1), 0.0)))
     return out
+
+
+def list_metrics(
+    recommended: list[list[str]], targets: list[list[str]], ks: tuple[int, ...] = (10, 20)
+) -> dict[str, float]:
+    """The same metrics from top-k lists (any model behind the predict interface, e.g. a
+    registered champion whose vocabulary differs): `recommended[u]` ranked best first, seen
+    items already left out; users without targets are skipped, as in `ranking_metrics`."""
+    users = [(r, set(t)) for r, t in zip(recommended, targets, strict=True) if t]
+    if not users:
+        raise ValueError("no user with a target to evaluate on")
+    kmax = max(ks)
+    discounts = 1.0 / np.log2(np.arange(2, kmax + 2))
+    out: dict[str, list[float]] = {f"{m}@{k}": [] for k in ks for m in METRICS}
+    for ranked, wanted in users:
+        hits = np.array([item in wanted for item in ranked[:kmax]], dtype=np.float64)
+        hits = np.pad(hits, (0, kmax - len(hits)))
+        found, dcg = np.cumsum(hits), np.cumsum(hits * discounts)
+        first = int(np.argmax(hits > 0))
+        for k in ks:
+            ideal = discounts[: min(len(wanted), k)].sum()
+            out[f"recall@{k}"].append(found[k - 1] / len(wanted))
+            out[f"ndcg@{k}"].append(dcg[k - 1] / ideal)
+            out[f"hit@{k}"].append(float(found[k - 1] > 0))
+            out[f"mrr@{k}"].append(1.0 / (first + 1) if found[k - 1] > 0 else 0.0)
+    return {name: float(np.mean(values)) for name, values in out.items()}

@@ -2,13 +2,14 @@
 
     build_training_set_step(settings, dataset, end)   -> training set path (protocol B windows)
     train_step(settings, path, config)                 -> MLflow run id, checkpoint, test metrics
-    register_step(settings, run_id, checkpoint)        -> registered version, alias `challenger`
+    register_step(settings, run_id, checkpoint)        -> registered version (no alias yet)
+    gate.gate_step(training_set, version)              -> passed: alias `challenger` (gate.py)
 
 `train_step` trains (progress per epoch in the log and the MLflow run), evaluates the model and
 two baselines on the held-out test window, writes the checkpoint next to the training set, and
 logs params, per-epoch metrics, the learning curve, the evaluation table and lineage to MLflow.
 `register_step` logs the checkpoint as the run's pyfunc model with its signature, registers it
-as `recommender` and gives the new version the alias `challenger`.
+as a new version of `recommender`; the gate (gate.py) gives it the alias `challenger` or not.
 """
 
 from __future__ import annotations
@@ -156,10 +157,11 @@ def train_step(
 def register_step(
     run_id: str, checkpoint: str | Path, settings: Settings | None = None
 ) -> dict[str, Any]:
-    """Log the checkpoint as the run's model, register it, and give it the alias `challenger`."""
+    """Log the checkpoint as the run's model and register it as a new version, tagged with its
+    metrics and lineage. The alias `challenger` is the gate's to give (gate.py)."""
     import mlflow
 
-    from training.tracking import CHALLENGER, set_alias, use_tracking
+    from training.tracking import tag_version, use_tracking
 
     from .predict import Recommender
     from .registry import MODEL_NAME, log_recommender
@@ -176,17 +178,12 @@ def register_step(
         logged = log_recommender(Path(checkpoint), recommender.item_ids[:3])
     version = str(logged.registered_model_version)
     test = recommender.metadata["metrics"]["test"]
-    set_alias(
-        MODEL_NAME,
-        CHALLENGER,
-        version,
-        {"test_ndcg_at_10": round(test["ndcg@10"], 4), **lineage},
-    )
-    log.info("registered %s version %s as %s", MODEL_NAME, version, CHALLENGER)
+    tag_version(MODEL_NAME, version, {"test_ndcg_at_10": round(test["ndcg@10"], 4), **lineage})
+    log.info("registered %s version %s", MODEL_NAME, version)
     return {
         "registered_model": MODEL_NAME,
         "version": version,
-        "alias": CHALLENGER,
+        "training_set": lineage["training_set"],
         "model_uri": logged.model_uri,
         "run_id": run_id,
     }

@@ -102,6 +102,10 @@ class Recommender:
             torch.save(payload, tmp)
         return path
 
+    def to(self, device: str) -> Recommender:
+        self.model.to(device)
+        return self
+
     @classmethod
     def load(cls, path: Path | str, device: str | None = None) -> Recommender:
         from .train import pick_device
@@ -109,10 +113,13 @@ class Recommender:
         payload = torch.load(path, map_location="cpu", weights_only=True)
         if payload.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"{path} is not an Aisle recommender checkpoint")
+        return cls.from_payload(payload).to(str(pick_device(device)))
+
+    @classmethod
+    def from_payload(cls, payload: dict) -> Recommender:
         config = RecommenderConfig(**payload["config"])
         model = ItemAutoencoder(len(payload["item_ids"]), config)
         model.load_state_dict(payload["state_dict"])
-        model.to(pick_device(device))
         return cls(
             model,
             payload["item_ids"],
@@ -135,7 +142,7 @@ class Recommender:
     def recommend_batch(self, requests: Sequence[Request]) -> list[Recommendations]:
         """One forward pass for all requests with a usable history."""
         for request in requests:
-            _check(request)
+            check_request(request)
         rows = [self._history_row(r) for r in requests]
         personal = [n for n, (indices, _) in enumerate(rows) if indices]
         scores: dict[int, torch.Tensor] = {}
@@ -186,8 +193,9 @@ class Recommender:
         items = [] if top is None else self._explain(history, top, personal)
         if personal:
             return Recommendations(items, notes=notes)
-        reason = "no history yet" if not request.history else "no known item in the history"
-        return Recommendations(items, fallback=True, fallback_reason=reason, notes=notes)
+        return Recommendations(
+            items, fallback=True, fallback_reason=fallback_reason(request), notes=notes
+        )
 
     def _explain(self, history: list[int], top, personal: bool) -> list[ScoredItem]:
         indices = top.indices.tolist()
@@ -217,7 +225,13 @@ class Recommender:
         return self._in_category[category]
 
 
-def _check(request: Request) -> None:
+def fallback_reason(request: Request) -> str:
+    """Why a request with no known item in its history gets the popularity list."""
+    return "no history yet" if not request.history else "no known item in the history"
+
+
+def check_request(request: Request) -> None:
+    """BadRequest for a malformed request (k < 1, ids that are not strings)."""
     if not isinstance(request.k, int) or isinstance(request.k, bool) or request.k < 1:
         raise BadRequest(f"k must be a positive integer, got {request.k!r}")
     history = request.history
@@ -229,3 +243,17 @@ def _check(request: Request) -> None:
         value = getattr(request, name)
         if value is not None and not isinstance(value, str):
             raise BadRequest(f"{name} must be a string, got {type(value).__name__}")
+
+
+def load_checkpoint(path: Path | str, device: str | None = None):
+    """The recommender in a checkpoint, whichever form it was saved in: the item autoencoder
+    (`Recommender`) or its factor search for large catalogues (`factors.FactorRecommender`)."""
+    from .factors import FACTORS_FORMAT, FactorRecommender
+    from .train import pick_device
+
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    forms = {CHECKPOINT_FORMAT: Recommender, FACTORS_FORMAT: FactorRecommender}
+    form = forms.get(payload.get("format") if isinstance(payload, dict) else None)
+    if form is None:
+        raise ValueError(f"{path} is not an Aisle recommender checkpoint")
+    return form.from_payload(payload).to(str(pick_device(device)))

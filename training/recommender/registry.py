@@ -2,7 +2,8 @@
 
 Model input, one row per request: `history_item_ids` (list of item ids) and `k`; output: the
 recommended `item_ids`, their `scores`, their `reasons` and the `fallback` flag. Serving loads the
-`Recommender` itself (`load_recommender`) for context, filters and batching.
+recommender itself (`load_recommender`: a `Recommender`, or a `FactorRecommender` for a
+large catalogue) for context, filters and batching.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
-from .predict import Recommender, Request
+from .predict import Request, load_checkpoint
 
 MODEL_NAME = "recommender"
 CHECKPOINT_ARTIFACT = "checkpoint"
@@ -21,7 +22,7 @@ CHECKPOINT_ARTIFACT = "checkpoint"
 
 class RecommenderPyfunc(PythonModel):
     def load_context(self, context: Any) -> None:
-        self.recommender = Recommender.load(context.artifacts[CHECKPOINT_ARTIFACT])
+        self.recommender = load_checkpoint(context.artifacts[CHECKPOINT_ARTIFACT])
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> pd.DataFrame:
         requests = [
@@ -47,7 +48,7 @@ def log_recommender(checkpoint: Path, example_history: list[str]) -> Any:
 
     model_input = pd.DataFrame({"history_item_ids": [example_history, []], "k": [3, 3]})
     wrapper = RecommenderPyfunc()
-    wrapper.recommender = Recommender.load(checkpoint, device="cpu")
+    wrapper.recommender = load_checkpoint(checkpoint, device="cpu")
     signature = infer_signature(model_input, wrapper.predict(None, model_input))
     return mlflow.pyfunc.log_model(
         name="model",
@@ -60,7 +61,7 @@ def log_recommender(checkpoint: Path, example_history: list[str]) -> Any:
     )
 
 
-def load_recommender(model_uri: str) -> Recommender:
+def load_recommender(model_uri: str):
     """The Recommender behind a registered model URI, e.g. models:/recommender@champion."""
     import mlflow
 

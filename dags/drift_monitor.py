@@ -1,0 +1,89 @@
+"""
+### Drift monitor: check each newly curated interval for drift, and retrain what drifted
+
+Runs whenever an ingest DAG has curated a data interval (scheduled on the Assets
+`curated_interactions` and `curated_sales`), or when triggered with params.
+
+1. **intervals**: the (flow, start, end) of the triggering Asset events, or of the params.
+2. **check**: for each interval, its model's drift against the champion's training window
+   (`monitoring.monitor`: Evidently, methods and thresholds from `AISLE_DRIFT__*`). The HTML
+   report and its JSON land in `data/monitoring/<model>/<interval start>/` and in the MLflow
+   experiment `drift-<model>`; the task log names both. Then the retrain decision: confirmed
+   drift outside the cool-down (`AISLE_DRIFT__COOLDOWN_HOURS`, on data time) retrains.
+3. **retrain_recommender** / **retrain_pricing**: emit the Asset `retrain_<model>` (extra: the
+   interval end to train up to, the reason, the report), on which the training DAGs are
+   scheduled beside their calendar; skipped when nothing asks.
+
+**Inputs**: the curated partitions of the interval and of the reference window; the registry's
+champion (its `data_interval_end` tag sets the reference).
+**Rerun**: trigger with params `{"flow": "interactions", "start": "1998-03-01", "end":
+"1998-03-02"}`; the report and the timeline line of an interval are replaced, and a rerun of an
+interval that already triggered a retrain does not trigger another.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Param, dag, task
+
+from aisle.assets import curated_asset, retrain_asset
+
+
+@dag(
+    dag_id="drift_monitor",
+    schedule=(curated_asset("interactions") | curated_asset("sales")),
+    start_date=pendulum.datetime(1990, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    doc_md=__doc__,
+    tags=["aisle", "monitoring", "drift"],
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=20)},
+    params={
+        "flow": Param(None, type=["null", "string"], enum=[None, "interactions", "sales"]),
+        "start": Param(None, type=["null", "string"], description="YYYY-MM-DD, UTC"),
+        "end": Param(None, type=["null", "string"], description="YYYY-MM-DD, UTC, exclusive"),
+    },
+)
+def drift_monitor() -> None:
+    @task
+    def intervals(triggering_asset_events=None, params=None) -> list[dict]:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from features.pipeline import intervals_to_process
+
+        extras = [e.extra for events in (triggering_asset_events or {}).values() for e in events]
+        todo = intervals_to_process(extras, params)
+        if not todo:
+            raise AirflowSkipException("no interval to check")
+        return todo
+
+    @task
+    def check(todo: list[dict]) -> list[dict]:
+        from monitoring.retrain import check_intervals_step
+
+        return check_intervals_step(todo)
+
+    def retrain(model: str):
+        @task(task_id=f"retrain_{model}", outlets=[retrain_asset(model)])
+        def emit(results: list[dict], outlet_events=None) -> dict:
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            from monitoring.retrain import retrain_event
+
+            event = retrain_event(results, model)
+            if event is None:
+                reasons = [r["reason"] for r in results if r["model"] == model]
+                raise AirflowSkipException(f"{model}: {'; '.join(reasons) or 'not checked'}")
+            outlet_events[retrain_asset(model)].extra = event
+            return event
+
+        return emit
+
+    results = check(intervals())
+    retrain("recommender")(results)
+    retrain("pricing")(results)
+
+
+drift_monitor()

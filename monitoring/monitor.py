@@ -1,0 +1,193 @@
+"""The drift check of one data interval for one model: the step the `drift_monitor` DAG, the
+`aisle drift check` command and the tests call.
+
+    drift_check_step(model, start, end) -> drift flag, drifted columns, report paths, MLflow run
+
+* **Reference**: the `AISLE_DRIFT__REFERENCE_DAYS` before the champion's data end (the version
+  tag `data_interval_end`: what it was trained on); with no champion yet, the days before the
+  interval. Its first three quarters anchor the per-item statistics (monitoring.frames).
+* **Features**: the interval's curated rows against the reference (recommender: interactions,
+  with the volume check; pricing: weekly sales, whose `log_units` is the target).
+* **Output**: `data/monitoring/<model>/<interval start>/report.html` (Evidently) and
+  `drift.json`; both logged to the MLflow experiment `drift-<model>`; one line per interval
+  appended to `data/monitoring/<model>/timeline.jsonl` (the drift timeline's data).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from aisle.settings import Settings, get_settings
+from training.tracking import When, as_utc
+
+from .drift import check_drift, write_report
+from .frames import (
+    INTERACTION_CATEGORICAL,
+    INTERACTION_NUMERICAL,
+    SALES_CATEGORICAL,
+    SALES_NUMERICAL,
+    interaction_frame,
+    sales_frame,
+    split_reference,
+)
+
+log = logging.getLogger(__name__)
+MODELS = {"recommender": ("interactions", "timestamp"), "pricing": ("sales", "week_start")}
+
+
+class NothingToCheck(ValueError):
+    """The interval or its reference holds no curated rows."""
+
+
+def monitoring_dir(settings: Settings, model: str) -> Path:
+    return settings.data_dir / "monitoring" / model
+
+
+def drift_check_step(
+    model: str, start: When, end: When, settings: Settings | None = None
+) -> dict[str, Any]:
+    settings = settings or get_settings()
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; one of {', '.join(MODELS)}")
+    table, time_column = MODELS[model]
+    dataset = _dataset(settings, table)
+    start, end = as_utc(start), as_utc(end)
+    reference_end, champion = _reference_end(settings, model, start)
+    reference_start = reference_end - timedelta(days=settings.drift.reference_days)
+    current = read_curated(settings, dataset, table, start, end)
+    reference = read_curated(settings, dataset, table, reference_start, reference_end)
+    if current.empty or reference.empty:
+        which = "interval" if current.empty else "reference window"
+        raise NothingToCheck(f"no curated {dataset} {table} in the {which}; ingest it first")
+    anchor, sample = split_reference(reference, time_column)
+    if model == "recommender":
+        categories = _categories(settings, dataset, reference_end)
+        ours = interaction_frame(current, anchor, categories)
+        theirs = interaction_frame(sample, anchor, categories)
+        numerical, categorical, volume = INTERACTION_NUMERICAL, INTERACTION_CATEGORICAL, True
+    else:
+        ours, theirs = sales_frame(current, anchor), sales_frame(sample, anchor)
+        numerical, categorical, volume = SALES_NUMERICAL, SALES_CATEGORICAL, False
+    result, snapshot = check_drift(
+        ours,
+        theirs,
+        numerical,
+        categorical,
+        settings.drift,
+        "timestamp" if volume else None,
+        pd.Series(pd.to_datetime(reference[time_column], utc=True)) if volume else None,
+    )
+    context = {
+        "model": model,
+        "dataset": dataset,
+        "interval": {"start": start.isoformat(), "end": end.isoformat()},
+        "reference": {"start": reference_start.isoformat(), "end": reference_end.isoformat()},
+        "champion_version": champion,
+    }
+    folder = monitoring_dir(settings, model) / start.date().isoformat()
+    paths = write_report(result, snapshot, folder, context)
+    run_id = _log_to_mlflow(settings, model, start, result, paths)
+    record = {**context, **result.to_dict(), "report": paths, "mlflow_run_id": run_id}
+    _append_timeline(settings, model, record)
+    level = logging.WARNING if result.drift else logging.INFO
+    log.log(
+        level,
+        "%s drift %s for %s: columns %s, volume ratio %s; report %s",
+        model, "CONFIRMED" if result.drift else "not found", start.date(),
+        result.drifted_columns or "none", result.volume_ratio, paths["html"],
+    )  # fmt: skip
+    return record
+
+
+def read_curated(
+    settings: Settings, dataset: str, table: str, start: datetime, end: datetime
+) -> pd.DataFrame:
+    """The curated partitions dated in [start, end), as one frame."""
+    from features.etl import CURATED_FILE
+    from features.storage import list_partitions
+
+    first, last = start.date().isoformat(), end.date().isoformat()
+    files = [
+        str(folder / CURATED_FILE)
+        for folder in list_partitions(settings.curated_dir, dataset, table)
+        if first <= folder.name.removeprefix("date=") < last and (folder / CURATED_FILE).exists()
+    ]
+    if not files:
+        return pd.DataFrame()
+    with duckdb.connect() as con:
+        frame = con.execute("SELECT * FROM read_parquet($files)", {"files": files}).df()
+    if "timestamp" in frame:
+        frame["timestamp"] = pd.to_datetime(frame.timestamp, utc=True)
+    return frame
+
+
+def _dataset(settings: Settings, table: str) -> str:
+    from features.sources import resolve
+
+    source = settings.interactions_source if table == "interactions" else settings.sales_source
+    return resolve(source).dataset
+
+
+def _reference_end(settings: Settings, model: str, start: datetime) -> tuple[datetime, str | None]:
+    """The champion's data end (what it learned from) or, with no champion, the interval start."""
+    from mlflow import MlflowClient
+
+    from training.gate import champion_version
+    from training.tracking import use_tracking
+
+    use_tracking(settings, f"drift-{model}")
+    version = champion_version(model)
+    if version is None:
+        return start, None
+    tags = MlflowClient().get_model_version(model, version).tags
+    end = tags.get("data_interval_end")
+    return (min(as_utc(end), start) if end else start), version
+
+
+def _categories(settings: Settings, dataset: str, as_of: datetime) -> dict[str, str]:
+    from features.feature_tables import latest_snapshot
+
+    snapshot = latest_snapshot(settings, dataset, "items", as_of.date())
+    if snapshot is None:
+        return {}
+    items = pd.read_parquet(snapshot, columns=["item_id", "category"])
+    return dict(zip(items.item_id, items.category.astype(str).str.split("|").str[0], strict=True))
+
+
+def _log_to_mlflow(settings, model, start, result, paths) -> str:
+    import mlflow
+
+    from training.tracking import use_tracking
+
+    use_tracking(settings, f"drift-{model}")
+    with mlflow.start_run(run_name=f"drift {start.date()}") as run:
+        mlflow.set_tags({"aisle.model": model, "aisle.drift": str(result.drift).lower()})
+        metrics = {"drift": float(result.drift), "share_drifted": result.share_drifted}
+        metrics |= {f"score_{c.column}": c.score for c in result.columns}
+        if result.volume_ratio is not None:
+            metrics["volume_ratio"] = result.volume_ratio
+        mlflow.log_metrics(metrics)
+        mlflow.log_artifact(paths["html"], "drift")
+        mlflow.log_artifact(paths["json"], "drift")
+    return run.info.run_id
+
+
+def _append_timeline(settings: Settings, model: str, record: dict) -> None:
+    """One line per interval; a rerun of an interval replaces its line (idempotent)."""
+    from features.storage import atomic_path
+
+    path = monitoring_dir(settings, model) / "timeline.jsonl"
+    lines = path.read_text().splitlines() if path.exists() else []
+    start = record["interval"]["start"]
+    kept = [line for line in lines if json.loads(line)["interval"]["start"] != start]
+    kept.append(json.dumps(record, default=str))
+    kept.sort(key=lambda line: json.loads(line)["interval"]["start"])
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text("\n".join(kept) + "\n")
