@@ -15,6 +15,7 @@ from rich.table import Table
 
 from .cli_common import DataDir, End, Flow, Start, console
 from .cli_common import fail as _fail
+from .cli_drift import drift_app
 from .cli_features import features_app
 from .cli_price import price
 from .cli_serve import promote, rollback, serve_app
@@ -34,6 +35,7 @@ data_app = typer.Typer(help="Fetch and prepare the built-in data sets.", no_args
 app.add_typer(data_app, name="data")
 app.add_typer(features_app, name="features")
 app.add_typer(train_app, name="train")
+app.add_typer(drift_app, name="drift")
 app.command("recommend")(recommend)
 app.command("price")(price)
 app.add_typer(serve_app, name="serve")

@@ -89,10 +89,11 @@ def validate_step(
     result = check(model, frame, previous, settings, training_set.parent)
     if not result.passed:
         log.error("training set %s rejected: %s", training_set, "; ".join(result.failures))
+        report = f" (report: {result.report['html']})" if result.report else ""
         raise TrainingDataRejected(
             f"{model} training set {training_set} failed {len(result.failures)} check(s): "
             + "; ".join(result.failures)
-            + f" (report: {result.report['html']})"
+            + report
         )
     _accept(settings, model, frame)
     log.info(

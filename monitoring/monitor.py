@@ -68,7 +68,7 @@ def drift_check_step(
         raise NothingToCheck(f"no curated {dataset} {table} in the {which}; ingest it first")
     anchor, sample = split_reference(reference, time_column)
     if model == "recommender":
-        categories = _categories(settings, dataset, reference_end)
+        categories = _categories(settings, dataset, end)
         ours = interaction_frame(current, anchor, categories)
         theirs = interaction_frame(sample, anchor, categories)
         numerical, categorical, volume = INTERACTION_NUMERICAL, INTERACTION_CATEGORICAL, True
@@ -152,9 +152,20 @@ def _reference_end(settings: Settings, model: str, start: datetime) -> tuple[dat
 
 
 def _categories(settings: Settings, dataset: str, as_of: datetime) -> dict[str, str]:
+    """Each item's first category, from the item snapshot known at `as_of` or, when none was
+    curated that early (a backfill lands one snapshot for a long span), the next one."""
+    from features.etl import CURATED_FILE
     from features.feature_tables import latest_snapshot
+    from features.storage import list_partitions
 
     snapshot = latest_snapshot(settings, dataset, "items", as_of.date())
+    if snapshot is None:
+        later = [
+            folder / CURATED_FILE
+            for folder in list_partitions(settings.curated_dir, dataset, "items")
+            if (folder / CURATED_FILE).exists()
+        ]
+        snapshot = later[0] if later else None
     if snapshot is None:
         return {}
     items = pd.read_parquet(snapshot, columns=["item_id", "category"])

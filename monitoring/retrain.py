@@ -4,7 +4,8 @@ drift retrains that model now or falls inside the cool-down.
 The cool-down runs on data time (interval starts), not on the wall clock, so a replay decides
 as the live system would: after a retrain triggered for the interval starting at T, drift in an
 interval starting before T + `AISLE_DRIFT__COOLDOWN_HOURS` does not trigger another (a rerun of
-the same interval neither). The last trigger is kept in `data/monitoring/<model>/retrain.json`.
+the same interval neither). The last trigger is kept in `data/monitoring/<model>/retrain.json`,
+every trigger in `retrains.jsonl` (the drift timeline's marks).
 """
 
 from __future__ import annotations
@@ -66,11 +67,11 @@ def decide_retrain(model: str, record: dict, settings: Settings) -> tuple[bool, 
                 f"cool-down: a retrain was triggered for the interval of {last_start.date()}; "
                 f"the next may be for an interval from {(last_start + cooldown).isoformat()}"
             )
-    write_json_atomic(
-        {"interval_start": start.isoformat(), "interval_end": record["interval"]["end"]},
-        state_file,
-    )
+    trigger = {"interval_start": start.isoformat(), "interval_end": record["interval"]["end"]}
+    write_json_atomic(trigger, state_file)
     columns = ", ".join(record["drifted_columns"]) or "volume"
+    with (monitoring_dir(settings, model) / "retrains.jsonl").open("a") as history:
+        history.write(json.dumps({**trigger, "reason": f"drift in {columns}"}) + "\n")
     return True, f"drift in {columns}"
 
 

@@ -1,0 +1,71 @@
+"""`aisle drift ...`: the drift_monitor DAG's check by hand over a span of curated data, and the
+drift timeline plot."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from .cli_common import DataDir, End, Start, console, fail
+from .settings import get_settings
+
+drift_app = typer.Typer(help="Drift checks (Evidently) and their timeline.", no_args_is_help=True)
+Model = Annotated[str, typer.Argument(help="recommender or pricing")]
+
+
+@drift_app.command("check")
+def check(
+    model: Model,
+    start: Start,
+    end: End,
+    every: Annotated[
+        int | None,
+        typer.Option(help="Days per interval [default: 1 for recommender, 7 for pricing]."),
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Check each interval of [start, end) against the champion's training window, as the
+    drift_monitor DAG does (reports, MLflow, timeline; retrain decisions with the cool-down)."""
+    from monitoring.monitor import MODELS, NothingToCheck
+    from monitoring.retrain import check_intervals_step
+
+    if model not in MODELS:
+        raise fail(f"unknown model {model!r}; one of {', '.join(MODELS)}")
+    settings = get_settings(data_dir=data_dir)
+    step = timedelta(days=every or (1 if model == "recommender" else 7))
+    flow = MODELS[model][0]
+    table = Table("interval", "drift", "columns", "retrain", title=f"{model} drift")
+    when = start
+    while when < end:
+        until = min(when + step, end)
+        interval = {"flow": flow, "start": when.isoformat(), "end": until.isoformat()}
+        try:
+            (result,) = check_intervals_step([interval], settings)
+        except NothingToCheck as empty:
+            console.print(f"[yellow]![/yellow] {when.date()}: {empty}")
+        else:
+            table.add_row(
+                str(when.date()),
+                "[red]yes[/red]" if result["drift"] else "no",
+                ", ".join(result["drifted_columns"]),
+                "yes" if result["retrain"] else result["reason"],
+            )
+        when = until
+    console.print(table)
+
+
+@drift_app.command("timeline")
+def timeline(model: Model, data_dir: DataDir = None) -> None:
+    """Plot the share of drifted columns per interval, with retrain and promotion marks (PNG and
+    HTML beside the model's drift reports)."""
+    from monitoring.timeline import plot
+
+    settings = get_settings(data_dir=data_dir)
+    try:
+        paths = plot(settings, model)
+    except FileNotFoundError as missing:
+        raise fail(str(missing)) from None
+    console.print(f"[green]✓[/green] {paths['png']}\n[green]✓[/green] {paths['html']}")

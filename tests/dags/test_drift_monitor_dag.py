@@ -1,0 +1,148 @@
+"""The drift_monitor DAG: wiring, and real `dag.test` runs on curated simulator data with a taste
+shift: a clean day passes quietly, the first shifted day emits the retrain Asset with its report,
+a rerun of that day is held back by the cool-down; the training DAGs listen to that Asset."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from aisle import airflow_env
+from aisle.replay import load_dag
+from aisle.settings import Settings
+
+SHIFT = "2024-02-05"
+
+
+@pytest.fixture(scope="module")
+def dag():
+    return load_dag("drift_monitor")
+
+
+def test_wiring(dag):
+    assert dag.get_task("check").upstream_task_ids == {"intervals"}
+    for model in ("recommender", "pricing"):
+        task = dag.get_task(f"retrain_{model}")
+        assert task.upstream_task_ids == {"check"}
+        assert [o.name for o in task.outlets] == [f"retrain_{model}"]
+    assert dag.doc_md and "Rerun" in dag.doc_md
+    assert {a.name for a in dag.timetable.asset_condition.objects} == {
+        "curated_interactions",
+        "curated_sales",
+    }
+
+
+@pytest.fixture(scope="module")
+def shifted_shop(tmp_path_factory) -> Settings:
+    """Five weeks of curated simulator interactions, tastes shifting on SHIFT."""
+    from aisle.settings import get_settings
+    from features.ingest import ingest
+    from features.sources.prepare import prepare
+
+    settings = get_settings(
+        data_dir=tmp_path_factory.mktemp("drift") / "data",
+        interactions_source="simulator",
+        simulator={
+            "events": 3_000 * 42,
+            "users": 5_000,
+            "items": 2_000,
+            "days": 42,
+            "drift": {"taste_shift_at": SHIFT, "taste_shift_strength": 0.5},
+        },
+    )
+    prepare(settings, "simulator")
+    ingest("interactions", "2024-01-01", "2024-02-12", settings)
+    return settings
+
+
+def run(dag, settings: Settings, day: str, next_day: str) -> dict[str, str]:
+    airflow_env.migrate_db(settings)
+    result = dag.test(run_conf={"flow": "interactions", "start": day, "end": next_day})
+    return {ti.task_id: str(ti.state) for ti in result.get_task_instances()}
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_drift_is_reported_and_retrains_once(dag, shifted_shop):
+    settings = shifted_shop
+    folder = settings.data_dir / "monitoring" / "recommender"
+
+    clean = run(dag, settings, "2024-02-04", SHIFT)
+    assert clean["check"] == "success"
+    assert clean["retrain_recommender"] == "skipped"
+    record = json.loads((folder / "2024-02-04" / "drift.json").read_text())
+    assert not record["drift"], record
+
+    shifted = run(dag, settings, SHIFT, "2024-02-06")
+    assert shifted["retrain_recommender"] == "success"
+    assert shifted["retrain_pricing"] == "skipped"
+    record = json.loads((folder / SHIFT / "drift.json").read_text())
+    assert record["drift"] and "category" in record["drifted_columns"]
+    assert (folder / SHIFT / "report.html").stat().st_size > 10_000
+
+    again = run(dag, settings, SHIFT, "2024-02-06")  # the same interval: cool-down
+    assert again["check"] == "success" and again["retrain_recommender"] == "skipped"
+
+    timeline = [json.loads(line) for line in (folder / "timeline.jsonl").read_text().splitlines()]
+    assert [line["interval"]["start"][:10] for line in timeline] == ["2024-02-04", SHIFT]
+    assert all(line["mlflow_run_id"] for line in timeline)  # the rerun replaced its own line
+
+
+def test_the_retrain_event_says_what_to_train_up_to():
+    from monitoring.retrain import retrain_event
+
+    results = [
+        {"model": "recommender", "retrain": False, "start": "a", "end": "b", "reason": "x"},
+        {"model": "recommender", "retrain": True, "start": "2024-02-05", "end": "2024-02-06",
+         "reason": "drift in category", "report": "r.html"},
+        {"model": "pricing", "retrain": False, "start": "c", "end": "d", "reason": "no drift"},
+    ]  # fmt: skip
+    event = retrain_event(results, "recommender")
+    assert event == {
+        "model": "recommender",
+        "end": "2024-02-06",
+        "reason": "drift in category",
+        "report": "r.html",
+    }
+    assert retrain_event(results, "pricing") is None
+
+
+@pytest.mark.integration
+def test_the_cli_checks_a_span_and_plots_its_timeline(shifted_shop, tmp_path):
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from aisle.cli import app
+
+    data_dir = tmp_path / "data"
+    shutil.copytree(shifted_shop.data_dir / "curated", data_dir / "curated")
+    env = {
+        "AISLE_INTERACTIONS_SOURCE": "simulator",
+        "AISLE_DATA_DIR": str(data_dir),
+    }
+    runner = CliRunner()
+    args = ["drift", "check", "recommender", "--start", "2024-02-03", "--end", "2024-02-07"]
+    result = runner.invoke(app, args, env=env, terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "2024-02-05" in result.output and "yes" in result.output  # the shift, retrained
+    result = runner.invoke(app, ["drift", "timeline", "recommender"], env=env)
+    assert result.exit_code == 0, result.output
+    folder = data_dir / "monitoring" / "recommender"
+    assert (folder / "drift_timeline.png").read_bytes()[:4] == b"\x89PNG"
+    page = (folder / "drift_timeline.html").read_text()
+    assert page.count("<tr>") == 1 + 4  # the header and four days
+    retrains = (folder / "retrains.jsonl").read_text().splitlines()
+    assert len(retrains) == 1 and "2024-02-05" in retrains[0]  # the cool-down held the rest
+
+
+def test_no_timeline_yet_is_a_clear_error(tmp_path):
+    from typer.testing import CliRunner
+
+    from aisle.cli import app
+
+    result = CliRunner().invoke(
+        app, ["drift", "timeline", "pricing", "--data-dir", str(tmp_path)], terminal_width=200
+    )
+    assert result.exit_code == 1 and "no drift checks of pricing yet" in result.output
