@@ -29,7 +29,7 @@ def check(
 ) -> None:
     """Check each interval of [start, end) against the champion's training window, as the
     drift_monitor DAG does (reports, MLflow, timeline; retrain decisions with the cool-down)."""
-    from monitoring.monitor import MODELS, NothingToCheck
+    from monitoring.monitor import MODELS
     from monitoring.retrain import check_intervals_step
 
     if model not in MODELS:
@@ -42,17 +42,13 @@ def check(
     while when < end:
         until = min(when + step, end)
         interval = {"flow": flow, "start": when.isoformat(), "end": until.isoformat()}
-        try:
-            (result,) = check_intervals_step([interval], settings)
-        except NothingToCheck as empty:
-            console.print(f"[yellow]![/yellow] {when.date()}: {empty}")
-        else:
-            table.add_row(
-                str(when.date()),
-                "[red]yes[/red]" if result["drift"] else "no",
-                ", ".join(result["drifted_columns"]),
-                "yes" if result["retrain"] else result["reason"],
-            )
+        (result,) = check_intervals_step([interval], settings)
+        table.add_row(
+            str(when.date()),
+            "[red]yes[/red]" if result["drift"] else "no",
+            ", ".join(result["drifted_columns"]),
+            "yes" if result["retrain"] else result["reason"],
+        )
         when = until
     console.print(table)
 

@@ -114,11 +114,12 @@ def profile(model: str, training_set: Path) -> pd.DataFrame:
     fit = frame[frame.role == "fit"]
     exploded = fit.assign(history_length=fit.history_item_ids.map(len)).explode("history_item_ids")
     exploded = exploded.rename(columns={"history_item_ids": "item_id"})
+    columns = ["user_id", "role", "item_id", "history_length"]
     categories = metadata.get("categories") or {}
-    exploded["category"] = exploded.item_id.map(categories)
-    return exploded[["user_id", "role", "item_id", "history_length", "category"]].reset_index(
-        drop=True
-    )
+    if categories:  # a source without an item table has none: nothing to check then
+        exploded["category"] = exploded.item_id.map(categories)
+        columns.append("category")
+    return exploded[columns].reset_index(drop=True)
 
 
 def check(

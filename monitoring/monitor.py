@@ -8,9 +8,11 @@
   interval. Its first three quarters anchor the per-item statistics (monitoring.frames).
 * **Features**: the interval's curated rows against the reference (recommender: interactions,
   with the volume check; pricing: weekly sales, whose `log_units` is the target).
-* **Output**: `data/monitoring/<model>/<interval start>/report.html` (Evidently) and
-  `drift.json`; both logged to the MLflow experiment `drift-<model>`; one line per interval
-  appended to `data/monitoring/<model>/timeline.jsonl` (the drift timeline's data).
+* **Prediction drift** (recommender, when there is a champion): the champion's recommendations
+  to the interval's shoppers against the reference's (monitoring.predictions), reported beside.
+* **Output**: `data/monitoring/<model>/<interval start>/report.html` (Evidently), `drift.json`
+  and `predictions.html`, all logged to the MLflow experiment `drift-<model>`; one line per
+  interval appended to `data/monitoring/<model>/timeline.jsonl` (the drift timeline's data).
 """
 
 from __future__ import annotations
@@ -93,8 +95,14 @@ def drift_check_step(
     }
     folder = monitoring_dir(settings, model) / start.date().isoformat()
     paths = write_report(result, snapshot, folder, context)
-    run_id = _log_to_mlflow(settings, model, start, result, paths)
+    predicted = None
+    if model == "recommender" and champion is not None:
+        predicted = _prediction_drift(settings, champion, anchor, sample, current, folder)
+        if predicted is not None:
+            paths["predictions_html"] = predicted["report"]
+    run_id = _log_to_mlflow(settings, model, start, result, paths, predicted)
     record = {**context, **result.to_dict(), "report": paths, "mlflow_run_id": run_id}
+    record["prediction"] = predicted
     _append_timeline(settings, model, record)
     level = logging.WARNING if result.drift else logging.INFO
     log.log(
@@ -104,6 +112,26 @@ def drift_check_step(
         result.drifted_columns or "none", result.volume_ratio, paths["html"],
     )  # fmt: skip
     return record
+
+
+def _prediction_drift(settings, champion, anchor, sample, current, folder) -> dict | None:
+    """The champion's recommendations to the interval's shoppers against the reference's."""
+    from training.recommender.registry import load_recommender
+
+    from .predictions import prediction_drift
+
+    model = load_recommender(f"models:/recommender/{champion}")
+    categories = _categories(settings, _dataset(settings, "interactions"), current.timestamp.max())
+    found = prediction_drift(model, anchor, sample, current, categories, settings.drift)
+    if found is None:
+        return None
+    result, snapshot = found
+    from features.storage import atomic_path
+
+    html = folder / "predictions.html"
+    with atomic_path(html) as tmp:
+        snapshot.save_html(str(tmp))
+    return {**result.to_dict(), "report": str(html)}
 
 
 def read_curated(
@@ -172,7 +200,7 @@ def _categories(settings: Settings, dataset: str, as_of: datetime) -> dict[str, 
     return dict(zip(items.item_id, items.category.astype(str).str.split("|").str[0], strict=True))
 
 
-def _log_to_mlflow(settings, model, start, result, paths) -> str:
+def _log_to_mlflow(settings, model, start, result, paths, predicted=None) -> str:
     import mlflow
 
     from training.tracking import use_tracking
@@ -185,8 +213,10 @@ def _log_to_mlflow(settings, model, start, result, paths) -> str:
         if result.volume_ratio is not None:
             metrics["volume_ratio"] = result.volume_ratio
         mlflow.log_metrics(metrics)
-        mlflow.log_artifact(paths["html"], "drift")
-        mlflow.log_artifact(paths["json"], "drift")
+        if predicted is not None:
+            mlflow.log_metric("prediction_share_drifted", predicted["share_drifted"])
+        for path in paths.values():
+            mlflow.log_artifact(path, "drift")
     return run.info.run_id
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from aisle.settings import Settings, get_settings
 from training.tracking import as_utc
 
-from .monitor import drift_check_step, monitoring_dir
+from .monitor import NothingToCheck, drift_check_step, monitoring_dir
 
 log = logging.getLogger(__name__)
 MODEL_OF_FLOW = {"interactions": "recommender", "sales": "pricing"}
@@ -27,12 +27,21 @@ MODEL_OF_FLOW = {"interactions": "recommender", "sales": "pricing"}
 def check_intervals_step(
     intervals: list[dict[str, str]], settings: Settings | None = None
 ) -> list[dict[str, Any]]:
-    """Check each (flow, start, end) for its model's drift and decide on retraining."""
+    """Check each (flow, start, end) for its model's drift and decide on retraining. An interval
+    with no curated rows, or no reference yet (the first weeks of a timeline), is reported as
+    such and retrains nothing."""
     settings = settings or get_settings()
     out = []
     for interval in intervals:
         model = MODEL_OF_FLOW[interval["flow"]]
-        record = drift_check_step(model, interval["start"], interval["end"], settings)
+        try:
+            record = drift_check_step(model, interval["start"], interval["end"], settings)
+        except NothingToCheck as empty:
+            log.info("%s %s: %s", model, interval["start"], empty)
+            out.append({"model": model, **interval, "drift": False, "drifted_columns": [],
+                        "report": None, "mlflow_run_id": None, "retrain": False,
+                        "reason": f"nothing to check: {empty}"})  # fmt: skip
+            continue
         retrain, reason = decide_retrain(model, record, settings)
         out.append(
             {

@@ -53,7 +53,35 @@ def shifted_shop(tmp_path_factory) -> Settings:
     )
     prepare(settings, "simulator")
     ingest("interactions", "2024-01-01", "2024-02-12", settings)
+    register_champion(settings)
     return settings
+
+
+def register_champion(settings: Settings) -> None:
+    """A champion trained on the days before the shift (the factor form: quick to fit)."""
+    import numpy as np
+    import pandas as pd
+    import scipy.sparse as sp
+
+    from monitoring.monitor import read_curated
+    from serving.sandbox import register
+    from training.recommender.factors import FactorConfig, FactorRecommender
+    from training.tracking import CHAMPION, set_alias
+    from training.tracking import as_utc as utc
+
+    events = read_curated(settings, "simulator", "interactions", utc("2024-01-01"), utc(SHIFT))
+    users = {u: n for n, u in enumerate(events.user_id.unique())}
+    items = sorted(events.item_id.unique())
+    column = {i: n for n, i in enumerate(items)}
+    matrix = sp.csr_matrix(
+        (np.ones(len(events)), (events.user_id.map(users), events.item_id.map(column))),
+        shape=(len(users), len(items)),
+    )
+    version = register(
+        settings, "recommender", FactorRecommender.fit(matrix, items, FactorConfig(rank=16))
+    )
+    end = pd.Timestamp(SHIFT, tz="UTC").isoformat()
+    set_alias("recommender", CHAMPION, version, {"data_interval_end": end})
 
 
 def run(dag, settings: Settings, day: str, next_day: str) -> dict[str, str]:
@@ -80,6 +108,14 @@ def test_drift_is_reported_and_retrains_once(dag, shifted_shop):
     record = json.loads((folder / SHIFT / "drift.json").read_text())
     assert record["drift"] and "category" in record["drifted_columns"]
     assert (folder / SHIFT / "report.html").stat().st_size > 10_000
+    assert record["champion_version"] == "1"
+    timeline = [json.loads(line) for line in (folder / "timeline.jsonl").read_text().splitlines()]
+    predicted = timeline[-1]["prediction"]  # what the champion recommends, before and after
+    assert {c["column"] for c in predicted["columns"]} == {
+        "recommended_category",
+        "recommended_popularity",
+    }
+    assert (folder / SHIFT / "predictions.html").stat().st_size > 10_000
 
     again = run(dag, settings, SHIFT, "2024-02-06")  # the same interval: cool-down
     assert again["check"] == "success" and again["retrain_recommender"] == "skipped"
@@ -146,3 +182,14 @@ def test_no_timeline_yet_is_a_clear_error(tmp_path):
         app, ["drift", "timeline", "pricing", "--data-dir", str(tmp_path)], terminal_width=200
     )
     assert result.exit_code == 1 and "no drift checks of pricing yet" in result.output
+
+
+def test_an_interval_without_a_reference_is_reported_not_failed(tmp_path):
+    from aisle.settings import get_settings
+    from monitoring.retrain import check_intervals_step
+
+    settings = get_settings(data_dir=tmp_path / "data", interactions_source="simulator")
+    interval = {"flow": "interactions", "start": "2024-01-01", "end": "2024-01-02"}
+    (result,) = check_intervals_step([interval], settings)
+    assert not result["drift"] and not result["retrain"]
+    assert result["reason"].startswith("nothing to check: no curated simulator interactions")
