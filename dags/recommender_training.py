@@ -39,6 +39,7 @@ from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, t
 
 from aisle.assets import retrain_asset
 from aisle.settings import get_settings
+from aisle.training_tasks import gate_task, validate_task
 
 
 @dag(
@@ -74,18 +75,6 @@ def recommender_training() -> None:
         return build_training_set_step(end)
 
     @task
-    def validate(path: str) -> str:
-        from airflow.sdk.exceptions import AirflowFailException
-
-        from monitoring.data_checks import TrainingDataRejected, validate_step
-
-        try:
-            validate_step("recommender", path)
-        except TrainingDataRejected as rejected:  # the same data fails the same way: no retry
-            raise AirflowFailException(str(rejected)) from None
-        return path
-
-    @task
     def train(path: str, params=None) -> dict:
         from training.recommender.pipeline import train_step
 
@@ -98,17 +87,7 @@ def recommender_training() -> None:
 
         return register_step(trained["run_id"], trained["checkpoint"])
 
-    @task
-    def gate(registered: dict) -> dict:
-        from training.recommender.gate import gate_step
-
-        decision = gate_step(registered["training_set"], registered["version"])
-        if not decision["passed"]:  # recorded on the version; the champion stays
-            from airflow.sdk.exceptions import AirflowSkipException
-
-            raise AirflowSkipException("gate rejected: " + "; ".join(decision["reasons"]))
-        return decision
-
+    validate, gate = validate_task("recommender"), gate_task("recommender")
     gate(register(train(validate(training_set()))))
 
 
