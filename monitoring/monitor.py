@@ -107,9 +107,9 @@ def drift_check_step(
     level = logging.WARNING if result.drift else logging.INFO
     log.log(
         level,
-        "%s drift %s for %s: columns %s, volume ratio %s; report %s",
+        "%s drift %s for %s: columns %s, volume ratio %s; report %s; MLflow run %s",
         model, "CONFIRMED" if result.drift else "not found", start.date(),
-        result.drifted_columns or "none", result.volume_ratio, paths["html"],
+        result.drifted_columns or "none", result.volume_ratio, paths["html"], run_id,
     )  # fmt: skip
     return record
 
