@@ -8,8 +8,9 @@
   interval. Its first three quarters anchor the per-item statistics (monitoring.frames).
 * **Features**: the interval's curated rows against the reference (recommender: interactions,
   with the volume check; pricing: weekly sales, whose `log_units` is the target).
-* **Prediction drift** (recommender, when there is a champion): the champion's recommendations
-  to the interval's shoppers against the reference's (monitoring.predictions), reported beside.
+* **Prediction drift** (when there is a champion): the champion's recommendations to the
+  interval's shoppers, or its proposed prices for the interval's rows, against the reference's
+  (monitoring.predictions), reported beside.
 * **Output**: `data/monitoring/<model>/<interval start>/report.html` (Evidently), `drift.json`
   and `predictions.html`, all logged to the MLflow experiment `drift-<model>`; one line per
   interval appended to `data/monitoring/<model>/timeline.jsonl` (the drift timeline's data).
@@ -96,8 +97,8 @@ def drift_check_step(
     folder = monitoring_dir(settings, model) / start.date().isoformat()
     paths = write_report(result, snapshot, folder, context)
     predicted = None
-    if model == "recommender" and champion is not None:
-        predicted = _prediction_drift(settings, champion, anchor, sample, current, folder)
+    if champion is not None:
+        predicted = _prediction_drift(settings, model, champion, anchor, sample, current, folder)
         if predicted is not None:
             paths["predictions_html"] = predicted["report"]
     run_id = _log_to_mlflow(settings, model, start, result, paths, predicted)
@@ -114,20 +115,27 @@ def drift_check_step(
     return record
 
 
-def _prediction_drift(settings, champion, anchor, sample, current, folder) -> dict | None:
-    """The champion's recommendations to the interval's shoppers against the reference's."""
-    from training.recommender.registry import load_recommender
+def _prediction_drift(settings, model, champion, anchor, sample, current, folder) -> dict | None:
+    """What the champion proposes for the interval against what it proposes for the reference."""
+    from features.storage import atomic_path
 
-    from .predictions import prediction_drift
+    from .predictions import prediction_drift, price_prediction_drift
 
-    model = load_recommender(f"models:/recommender/{champion}")
-    categories = _categories(settings, _dataset(settings, "interactions"), current.timestamp.max())
-    found = prediction_drift(model, anchor, sample, current, categories, settings.drift)
+    if model == "recommender":
+        from training.recommender.registry import load_recommender
+
+        recommender = load_recommender(f"models:/recommender/{champion}")
+        dataset = _dataset(settings, "interactions")
+        categories = _categories(settings, dataset, current.timestamp.max())
+        found = prediction_drift(recommender, anchor, sample, current, categories, settings.drift)
+    else:
+        from training.pricing.registry import load_pricing
+
+        pricing = load_pricing(f"models:/pricing/{champion}")
+        found = price_prediction_drift(settings, pricing, sample, current, settings.drift)
     if found is None:
         return None
     result, snapshot = found
-    from features.storage import atomic_path
-
     html = folder / "predictions.html"
     with atomic_path(html) as tmp:
         snapshot.save_html(str(tmp))

@@ -1,12 +1,17 @@
-"""Prediction drift of the recommender: what the champion recommends to the interval's shoppers
-against what it recommends to the reference window's, by the category and the reference
-popularity of the recommended items.
+"""Prediction drift: what the champion proposes for the interval against what it proposes for
+the reference window.
+
+* Recommender: its recommendations to the interval's shoppers against the reference's, by the
+  category and the reference popularity of the recommended items.
+* Pricing: its quotes (profit-maximising, no guardrails) for the interval's store x item rows
+  against the reference's, as the proposed price over the shelf price, with each row's
+  `pricing_v1` features joined point-in-time from the offline store as training does.
 
 A shopper's history is what the curated data held before them (the anchor part of the reference,
 then the sample, then the interval), most recent first, as the online store would serve it.
-Up to `USERS` shoppers per side, top 10 each. The result is reported beside the feature drift
-(its own Evidently report, `predictions.html`) and does not by itself retrain: a model that
-recommends differently to different traffic is the feature drift's consequence, not a cause.
+Up to `USERS` shoppers (or `QUOTES` rows) per side. The result is reported beside the feature
+drift (its own Evidently report, `predictions.html`) and does not by itself retrain: a model that
+proposes differently for different traffic is the feature drift's consequence, not a cause.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from aisle.settings import DriftPolicy
 
 from .drift import DriftResult, check_drift
 
-USERS, K = 300, 10
+USERS, K, QUOTES = 300, 10, 100
 
 
 def recommendation_frame(model, histories: list[list[str]], categories, popularity) -> pd.DataFrame:
@@ -64,3 +69,43 @@ def prediction_drift(
     if theirs.empty or ours.empty:
         return None
     return check_drift(ours, theirs, ["recommended_popularity"], ["recommended_category"], policy)
+
+
+def price_prediction_drift(
+    settings, model, sample: pd.DataFrame, current: pd.DataFrame, policy: DriftPolicy
+) -> tuple[DriftResult, object] | None:
+    """The drift of the champion's proposed prices, or None when a side has no quotable row."""
+    theirs = proposed_prices(settings, model, sample)
+    ours = proposed_prices(settings, model, current)
+    if theirs.empty or ours.empty:
+        return None
+    return check_drift(ours, theirs, ["proposed_price_ratio"], [], policy)
+
+
+def proposed_prices(settings, model, sales: pd.DataFrame) -> pd.DataFrame:
+    """Quotes for up to QUOTES of `sales`' rows (canonical weekly rows), over the shelf price."""
+    from features.store import training_set
+    from training.pricing.dataset import FEATURE_SERVICE
+    from training.pricing.design import UnknownEntity
+
+    rows = sales.sample(min(QUOTES, len(sales)), random_state=0)
+    entities = pd.DataFrame(
+        {
+            "item_id": rows.item_id.to_numpy(),
+            "store_id": rows.store_id.to_numpy(),
+            "event_timestamp": pd.to_datetime(rows.week_start, utc=True).to_numpy(),
+        }
+    )
+    features = training_set(settings, entities, FEATURE_SERVICE, unknown="allow")
+    features = features[features.price.notna()].reset_index(drop=True)
+    ratios = []
+    for n in range(len(features)):
+        row = features.iloc[[n]]
+        cost = row.get("cost")
+        cost = None if cost is None or pd.isna(cost.iloc[0]) else float(cost.iloc[0])
+        try:
+            quote = model.quote(row, cost)
+        except UnknownEntity:  # an item or store the champion never saw
+            continue
+        ratios.append(quote.decision.price / float(row.price.iloc[0]))
+    return pd.DataFrame({"proposed_price_ratio": ratios})

@@ -135,3 +135,32 @@ def test_the_training_set_is_point_in_time(twenty_weeks):
     first_week = frame[frame.week == frame.week.min()]
     assert first_week.units_lag1.isna().all()  # nothing known before the first week
     assert (frame.role == "test").sum() == len(frame[frame.event_timestamp >= windows.valid_end])
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_drift_of_the_last_week_with_the_champions_proposed_prices(twenty_weeks):
+    """The drift monitor's pricing check on the weeks the DAG run left behind: feature drift of
+    the last week against the four before the champion's data end, and its proposed prices."""
+    import json
+
+    from mlflow import MlflowClient
+
+    from monitoring.monitor import drift_check_step
+    from training.tracking import CHAMPION, point_at_store, set_alias
+
+    point_at_store(twenty_weeks)
+    version = MlflowClient().get_model_version_by_alias("pricing", "challenger").version
+    set_alias("pricing", CHAMPION, version)  # as a promotion would; its data end is END
+    last_week = END - timedelta(days=7)
+    record = drift_check_step("pricing", last_week, END, twenty_weeks)
+    assert record["champion_version"] == str(version)
+    assert record["reference"]["end"].startswith(last_week.isoformat())
+    assert {c["column"] for c in record["columns"]} >= {"price_ratio", "log_units"}
+    proposed = record["prediction"]
+    assert [c["column"] for c in proposed["columns"]] == ["proposed_price_ratio"]
+    assert proposed["rows"] >= 50  # of the 100 rows sampled, quoted (known pairs with a shelf)
+    folder = twenty_weeks.data_dir / "monitoring" / "pricing" / last_week.isoformat()
+    assert (folder / "predictions.html").stat().st_size > 10_000
+    saved = json.loads((folder / "drift.json").read_text())
+    assert saved["model"] == "pricing" and saved["dataset"] == "orange_juice"
