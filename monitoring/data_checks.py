@@ -11,9 +11,9 @@ The checks are Evidently tests (`Report(..., include_tests=True)`), one per rule
 * **category sets**: the share of rows whose store, item or category the last accepted set did
   not have is at most `AISLE_DATA_CHECKS__MAX_NEW_CATEGORY_SHARE`.
 
-A passing set becomes the next one's "last accepted" (`data/monitoring/<model>/accepted.json`:
-its row count and category sets). Each check writes `validation.html` and `validation.json`
-beside the training set.
+A passing set becomes the next one's "last accepted" of its model and data set
+(`data/monitoring/<model>/accepted-<dataset>.json`: its row count and category sets). Each
+check writes `validation.html` and `validation.json` beside the training set.
 """
 
 from __future__ import annotations
@@ -85,7 +85,8 @@ def validate_step(
     settings = settings or get_settings()
     training_set = Path(training_set)
     frame = profile(model, training_set)
-    previous = _accepted(settings, model)
+    dataset = _dataset(training_set)
+    previous = _accepted(settings, model, dataset)
     result = check(model, frame, previous, settings, training_set.parent)
     if not result.passed:
         log.error("training set %s rejected: %s", training_set, "; ".join(result.failures))
@@ -95,7 +96,7 @@ def validate_step(
             + "; ".join(result.failures)
             + report
         )
-    _accept(settings, model, frame)
+    _accept(settings, model, dataset, frame)
     log.info(
         "training set %s passed %d checks (%s)", training_set, len(result.tests), result.report
     )
@@ -188,12 +189,23 @@ def _write(snapshot, tests: list[dict], folder: Path) -> dict[str, str]:
     return {"html": str(html), "json": str(path)}
 
 
-def _accepted(settings: Settings, model: str) -> dict | None:
-    path = settings.data_dir / "monitoring" / model / "accepted.json"
+def _dataset(training_set: Path) -> str:
+    import pyarrow.parquet as pq
+
+    metadata = pq.read_schema(training_set).metadata or {}
+    return json.loads(metadata.get(b"aisle", b"{}")).get("dataset", "unknown")
+
+
+def _accepted_path(settings: Settings, model: str, dataset: str) -> Path:
+    return settings.data_dir / "monitoring" / model / f"accepted-{dataset}.json"
+
+
+def _accepted(settings: Settings, model: str, dataset: str) -> dict | None:
+    path = _accepted_path(settings, model, dataset)
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def _accept(settings: Settings, model: str, frame: pd.DataFrame) -> None:
+def _accept(settings: Settings, model: str, dataset: str, frame: pd.DataFrame) -> None:
     from features.storage import write_json_atomic
 
     categories = {
@@ -201,6 +213,6 @@ def _accept(settings: Settings, model: str, frame: pd.DataFrame) -> None:
         for c in RULES[model].category_sets
         if c in frame.columns
     }
-    path = settings.data_dir / "monitoring" / model / "accepted.json"
+    path = _accepted_path(settings, model, dataset)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic({"rows": len(frame), "categories": categories}, path)

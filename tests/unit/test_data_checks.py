@@ -16,7 +16,8 @@ from monitoring.data_checks import TrainingDataRejected, validate_step
 
 def pricing_set(path, frame: pd.DataFrame):
     table = pa.Table.from_pandas(frame, preserve_index=False)
-    pq.write_table(table.replace_schema_metadata({"aisle": json.dumps({"windows": {}})}), path)
+    metadata = {"windows": {}, "dataset": "shop"}
+    pq.write_table(table.replace_schema_metadata({"aisle": json.dumps(metadata)}), path)
     return path
 
 
@@ -32,7 +33,7 @@ def test_a_clean_set_passes_and_is_remembered(settings, sales, tmp_path):
     checked = validate_step("pricing", pricing_set(tmp_path / "a.parquet", sales), settings)
     assert checked["checks"] >= 10
     assert "<html" in (tmp_path / "validation.html").read_text()[:2000].lower()
-    accepted = json.loads((settings.data_dir / "monitoring/pricing/accepted.json").read_text())
+    accepted = json.loads((settings.data_dir / "monitoring/pricing/accepted-shop.json").read_text())
     assert accepted["rows"] == len(sales) and len(accepted["categories"]["store_id"]) == 3
     # the next, similar set passes against it
     validate_step("pricing", pricing_set(tmp_path / "b.parquet", sales.iloc[5:]), settings)
@@ -50,8 +51,18 @@ def test_a_corrupted_set_is_stopped_with_every_reason(settings, sales, tmp_path)
     for expected in ("Row count", "units", "price", "store_id", "validation.html"):
         assert expected in message, message
     # the reference stays the last accepted set
-    accepted = json.loads((settings.data_dir / "monitoring/pricing/accepted.json").read_text())
+    accepted = json.loads((settings.data_dir / "monitoring/pricing/accepted-shop.json").read_text())
     assert accepted["rows"] == len(sales)
+
+
+def test_the_last_accepted_set_is_kept_per_data_set(settings, sales, tmp_path):
+    validate_step("pricing", pricing_set(tmp_path / "a.parquet", sales), settings)
+    other = sales.iloc[-10:].assign(store_id="elsewhere")  # another shop: a first set of its own
+    table = pa.Table.from_pandas(other, preserve_index=False)
+    metadata = {"windows": {}, "dataset": "other"}
+    path = tmp_path / "b.parquet"
+    pq.write_table(table.replace_schema_metadata({"aisle": json.dumps(metadata)}), path)
+    assert validate_step("pricing", path, settings)["rows"] == 10
 
 
 def test_a_set_missing_a_column_is_stopped_before_anything_else(settings, sales, tmp_path):
