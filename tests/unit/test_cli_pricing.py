@@ -436,3 +436,29 @@ def test_the_online_row_is_stamped_at_its_shelf_week_with_nan_for_missing(fake_o
 def test_a_pair_without_shelf_features_is_no_online_features(fake_online, settings):
     with pytest.raises(NoOnlineFeatures, match="aisle features materialize sales"):
         pricing_row(settings, "i1", "s2")
+
+
+def test_a_rejected_gate_ends_the_command_with_its_reasons(tmp_path, monkeypatch, capsys):
+    import typer
+
+    from aisle.settings import get_settings
+    from training.pricing import gate
+
+    def decide(training_set, version, settings):
+        return {"version": version, "passed": False,
+                "reasons": ["Metric rmse minimum absolute change check failed"],
+                "metrics": {"challenger": {"rmse": 0.6, "mae": 0.4},
+                            "champion": {"rmse": 0.5, "mae": 0.4}},
+                "behaviour": {"demand falls with price": True,
+                              "guardrails held": False}}  # fmt: skip
+
+    monkeypatch.setattr(gate, "gate_step", decide)
+    registered = {"registered_model": "pricing", "version": "8", "run_id": "r2",
+                  "training_set": "t.parquet"}  # fmt: skip
+    with pytest.raises(typer.Exit) as ended:
+        cli_train._gate("pricing", registered, get_settings(data_dir=tmp_path))
+    assert ended.value.exit_code == 1
+    text = capsys.readouterr().out
+    for phrase in ["champion", "0.5000", "✗ guardrails held", "rmse minimum absolute change",
+                   "gate rejected version 8; the champion stays"]:  # fmt: skip
+        assert phrase in text, text
