@@ -19,6 +19,10 @@ For every interval it received:
 4. **materialize**: `materialize(start, end)` of the flow's views into the online store
    (SQLite locally, Redis in production), which serving reads.
 
+**Inputs**: the curated partitions of each interval (`data/curated/<dataset>/<table>/`), the
+Feast definitions in `features/feature_repo/`, and for a manual run the params `flow`, `start`,
+`end`.
+
 **Rerun**: clear the run, or trigger with params `{"flow": "sales", "start": "1990-06-14",
 "end": "1990-06-21"}`; every step is idempotent (same tables, same online values).
 """

@@ -24,6 +24,9 @@ folds).
    within tolerance, demand falls with price, guard-railed quotes hold. Passed: alias
    `challenger`; rejected: the task is skipped with the reasons, recorded in the version's tags.
 
+**Inputs**: the curated sales and the `pricing_v1` features up to the cut (the params `end`,
+`members`, `max_iter`, or the retrain event's `end`), and the registry's champion for the gate.
+
 **Rerun**: trigger with params, e.g. `{"end": "1992-10-08", "members": 3}`; the training set is
 rewritten in place, and each run registers a new version.
 """

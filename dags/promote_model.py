@@ -12,8 +12,11 @@ Every step, decision and reason is in the audit log, `data/serving/audit.jsonl` 
 run). The task fails, without retries, when the challenger was rejected or rolled back; its log
 says which check and why.
 
-**Params**: `model` (recommender or pricing), `version` (a registry version; empty: challenger).
-**Needs**: a running cluster (`aisle serve up`) and `AISLE_ADMIN_TOKEN`.
+**Inputs**: the params `model` (recommender or pricing) and `version` (a registry version;
+empty: the challenger); a running cluster (`aisle serve up`) and `AISLE_ADMIN_TOKEN`.
+
+**Rerun**: trigger again with the same params; a version that is already live is skipped (and
+said so in the audit log), and `aisle rollback MODEL` sends traffic back at once.
 """
 
 from __future__ import annotations

@@ -26,6 +26,10 @@ before it are held out as test, the `AISLE_RECOMMENDER_VALID_DAYS` before those 
    is the serving cluster's job); rejected: the task is skipped with the reasons. The decision
    is in the version's tags (`aisle.gate*`) either way.
 
+**Inputs**: the curated interactions and the `recommender_history_v1` features up to the cut
+(the params `end`, `epochs`, `spectral_rank`, or the retrain event's `end`), and the registry's
+champion for the gate.
+
 **Rerun**: trigger with params, e.g. `{"end": "1998-04-23"}`; the training set is rewritten in
 place, and each run registers a new version.
 """

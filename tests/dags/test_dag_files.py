@@ -12,3 +12,14 @@ PACKAGES = {"aisle", "features", "training", "serving", "monitoring"}
 @pytest.mark.parametrize("path", sorted((airflow_env.PROJECT_DIR / "dags").glob("*.py")))
 def test_a_dag_file_is_not_named_like_a_package(path):
     assert path.stem not in PACKAGES
+
+
+def test_every_dag_says_what_it_does_what_it_reads_and_how_to_rerun_it():
+    from aisle.replay import load_dag
+
+    for dag_id in ("ingest_interactions", "ingest_sales", "features", "recommender_training",
+                   "pricing_training", "promote_model", "drift_monitor"):  # fmt: skip
+        doc = load_dag(dag_id).doc_md or ""
+        assert doc.lstrip().startswith("###"), dag_id  # a title, then what it does
+        for section in ("**Inputs**", "**Rerun**"):
+            assert section in doc, f"{dag_id}: no {section}"
