@@ -43,6 +43,33 @@ app.command("promote")(promote)
 app.command("rollback")(rollback)
 
 
+@app.command("forget")
+def forget(
+    user_id: Annotated[str, typer.Argument(help="The user to erase (GDPR right to erasure).")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Remove every row of a user from the raw zone, curated data, quarantine, Feast's offline
+    sources and online store, training sets and MLflow's local artifacts; write an audit record
+    (the id's sha256, never the id). The forget_user DAG does the same."""
+    from features.forget import forget_user
+
+    settings = get_settings(data_dir=data_dir)
+    if not yes and not typer.confirm(f"Erase every trace of user {user_id!r}?"):
+        raise typer.Exit(1)
+    try:
+        done = forget_user(user_id, settings)
+    except ValueError as bad:
+        raise _fail(str(bad)) from None
+    table = Table("store", "rows removed", title=f"user sha256:{done.user_hash[:12]}… forgotten")
+    for zone, rows in sorted(done.by_zone(settings.data_dir).items()):
+        table.add_row(zone, f"{rows:,}")
+    for view, entities in sorted(done.online.items()):
+        table.add_row(f"online store: {view}", str(entities))
+    console.print(table)
+    console.print(f"audit record: {settings.data_dir / 'forget' / 'audit.jsonl'}")
+
+
 @app.command("settings")
 def show_settings(data_dir: DataDir = None) -> None:
     """Show the settings in effect and the environment variable behind each."""

@@ -4,24 +4,16 @@ versions, which check, its figures), appended and flushed to disk before the ste
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from aisle.actor import actor
 from aisle.settings import Settings
 
-
-def actor() -> str:
-    """Who acts: AISLE_ACTOR (the Airflow task sets dag/run ids), else the OS user."""
-    if os.environ.get("AISLE_ACTOR"):
-        return os.environ["AISLE_ACTOR"]
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return f"uid:{os.getuid()}"
+__all__ = ["AuditLog", "actor"]
 
 
 class AuditLog:

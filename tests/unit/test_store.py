@@ -278,3 +278,15 @@ def test_online_store_down_is_a_typed_unavailable(production_settings):
     production_settings.feast_redis = f"127.0.0.1:{closed}"
     with pytest.raises(online.FeaturesUnavailable, match="online store did not answer"):
         online.online_features(production_settings, "user_activity_fv", ["u1"])
+
+
+@pytest.mark.integration
+def test_a_forgotten_user_leaves_redis(production_settings):
+    from features.forget import forget_online
+
+    store.materialize(production_settings, TEN_DAYS)
+    assert online.online_features(production_settings, "user_activity_fv", ["u1"]).known == [True]
+    removed = forget_online(production_settings, "u1")
+    assert removed["user_activity_fv"] == 1
+    assert online.online_features(production_settings, "user_activity_fv", ["u1"]).known == [False]
+    assert forget_online(production_settings, "u1")["user_activity_fv"] == 0  # nothing left

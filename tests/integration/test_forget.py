@@ -1,0 +1,145 @@
+"""Forgetting a user on real stores: a shop's export ingested (one bad row quarantined), its
+features built and materialised, a training set written and an MLflow artifact logged; after
+`aisle forget`, no store holds the user, the audit record names only the id's hash, and the next
+training run works."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from aisle.cli import app
+from aisle.settings import Settings, get_settings
+from features.forget import read_user_table, user_files, user_ids
+
+pytestmark = pytest.mark.integration
+START, END = "2024-03-01", "2024-03-29"
+GONE = "shopper-gone-7"  # distinctive, so that a byte search of every file means something
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory) -> Settings:
+    from features.ingest import ingest
+    from features.pipeline import run_features
+    from training.recommender.pipeline import build_training_set_step
+
+    folder = tmp_path_factory.mktemp("forget")
+    rng = np.random.default_rng(0)
+    n = 3_000
+    export = pd.DataFrame(
+        {
+            "user_id": [f"u{k}" for k in rng.integers(0, 40, n)],
+            "item_id": [f"i{k}" for k in rng.integers(0, 60, n)],
+            "timestamp": pd.Timestamp(START, tz="UTC")
+            + pd.to_timedelta(rng.integers(0, 28 * 86_400, n), unit="s"),
+            "event_type": "view",
+            "price": np.round(rng.uniform(1, 20, n), 2),
+        }
+    )
+    export["user_id"] = export.user_id.replace("u7", GONE)
+    bad = export.iloc[[0]].assign(user_id=GONE, price=-1.0)  # quarantined: a negative price
+    pd.concat([export, bad]).to_csv(folder / "shop.csv", index=False)
+    settings = get_settings(
+        data_dir=folder / "data",
+        interactions_source=str(folder / "shop.csv"),
+        recommender_valid_days=7,
+        recommender_test_days=7,
+    )
+    ingest("interactions", START, END, settings)
+    run_features("interactions", START, END, settings)
+    build_training_set_step(END, settings)
+    _log_per_user_artifact(settings, export)
+    return settings
+
+
+def _log_per_user_artifact(settings: Settings, export: pd.DataFrame) -> None:
+    """A per-user table in MLflow's artifact store (as a per-user evaluation would be)."""
+    import mlflow
+
+    from training.tracking import use_tracking
+
+    use_tracking(settings, "forget-test")
+    with mlflow.start_run():
+        mlflow.log_table(
+            export.groupby("user_id").size().rename("events").reset_index(), "per_user.json"
+        )
+        per_user = export[["user_id", "item_id"]].head(500)
+        path = settings.data_dir / "per_user.parquet"
+        per_user.to_parquet(path)
+        mlflow.log_artifact(str(path), "evaluation")
+        path.unlink()
+
+
+def traces(settings: Settings) -> dict[str, int]:
+    """Rows of GONE per zone, in every tabular file that has a user_id column."""
+    found: dict[str, int] = {}
+    for path in user_files(settings):
+        rows = int((user_ids(read_user_table(path)) == GONE).sum())
+        if rows:
+            zone = path.relative_to(settings.data_dir).parts[0]
+            found[zone] = found.get(zone, 0) + rows
+    return found
+
+
+def files_with_the_id(settings: Settings) -> list[str]:
+    """Every file under the data folder whose bytes hold the id: tables, logs, reports, DBs."""
+    needle = GONE.encode()
+    return sorted(
+        str(p.relative_to(settings.data_dir))
+        for p in settings.data_dir.rglob("*")
+        if p.is_file() and needle in p.read_bytes()
+    )
+
+
+def online_history(settings: Settings) -> bool:
+    from features.online import OnlineLookup
+
+    return bool(OnlineLookup(settings, "user_history_fv")([GONE]).known[0])
+
+
+def test_a_forgotten_user_leaves_no_trace_and_training_still_works(shop):
+    before = traces(shop)
+    assert {"raw", "curated", "quarantine", "features", "training", "mlflow"} <= set(before)
+    assert online_history(shop)
+    assert files_with_the_id(shop)
+
+    env = {
+        "AISLE_DATA_DIR": str(shop.data_dir),
+        "AISLE_INTERACTIONS_SOURCE": shop.interactions_source,
+    }
+    result = CliRunner().invoke(app, ["forget", GONE, "--yes"], env=env, terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "forgotten" in result.output and "curated" in result.output
+
+    assert traces(shop) == {}
+    assert not online_history(shop)
+    assert files_with_the_id(shop) == []
+    record = json.loads((shop.data_dir / "forget" / "audit.jsonl").read_text().splitlines()[-1])
+    assert record["user_sha256"] == hashlib.sha256(GONE.encode()).hexdigest()
+    assert GONE not in json.dumps({k: v for k, v in record.items() if k != "user_sha256"})
+    assert record["rows_removed_by_zone"] == {
+        zone: rows for zone, rows in before.items()
+    }  # every row found before was removed, none other
+    assert record["online_entities_removed"]["user_history_fv"] == 1
+
+    # the next training run works on what is left
+    from training.recommender.pipeline import build_training_set_step, train_step
+
+    path = build_training_set_step(END, shop)
+    trained = train_step(path, {"epochs": 0}, shop, device="cpu")
+    assert trained["test"]["ndcg@10"] >= 0.0 and trained["run_id"]
+    assert GONE not in set(pd.read_parquet(path).user_id)
+
+
+def test_forgetting_again_removes_nothing_and_says_so(shop):
+    from features.forget import forget_user
+
+    done = forget_user(GONE, shop)
+    assert done.files == {} and set(done.online.values()) <= {0}
+    with pytest.raises(ValueError, match="non-empty string"):
+        forget_user("  ", shop)
