@@ -57,6 +57,7 @@ bench: data
 	$(BIN)/python benchmarks/serving.py
 	$(BIN)/python benchmarks/catalogue.py
 	$(BIN)/python benchmarks/drift.py
+	$(BIN)/python benchmarks/drift_replays.py
 
 clean:
 	rm -rf $(VENV) $(DATA_DIR)
