@@ -25,6 +25,16 @@ from features.storage import Interval, partition_dir  # noqa: E402
 airflow_env.configure(get_settings())
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _restore_module_environment():
+    """The same for module fixtures: what they export (a shop's source, a data folder) ends
+    with their module (autouse, so it is saved before any module fixture runs)."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
 @pytest.fixture(autouse=True)
 def _restore_environment():
     """Code under test exports settings for Airflow (os.environ); no test sees another's."""
