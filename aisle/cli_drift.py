@@ -29,27 +29,38 @@ def check(
 ) -> None:
     """Check each interval of [start, end) against the champion's training window, as the
     drift_monitor DAG does (reports, MLflow, timeline; retrain decisions with the cool-down)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
     from monitoring.monitor import MODELS
     from monitoring.retrain import check_intervals_step
 
     if model not in MODELS:
         raise fail(f"unknown model {model!r}; one of {', '.join(MODELS)}")
+    if end <= start:
+        raise fail(f"--end {end.date()} is not after --start {start.date()}")
     settings = get_settings(data_dir=data_dir)
     step = timedelta(days=every or (1 if model == "recommender" else 7))
     flow = MODELS[model][0]
     table = Table("interval", "drift", "columns", "retrain", title=f"{model} drift")
+    intervals = []
     when = start
     while when < end:
-        until = min(when + step, end)
-        interval = {"flow": flow, "start": when.isoformat(), "end": until.isoformat()}
-        (result,) = check_intervals_step([interval], settings)
-        table.add_row(
-            str(when.date()),
-            "[red]yes[/red]" if result["drift"] else "no",
-            ", ".join(result["drifted_columns"]),
-            "yes" if result["retrain"] else result["reason"],
-        )
-        when = until
+        intervals.append((when, min(when + step, end)))
+        when = intervals[-1][1]
+    with Progress(
+        TextColumn("[bold]drift checks"), BarColumn(), MofNCompleteColumn(), console=console
+    ) as progress:
+        bar = progress.add_task("check", total=len(intervals))
+        for first, until in intervals:
+            interval = {"flow": flow, "start": first.isoformat(), "end": until.isoformat()}
+            (result,) = check_intervals_step([interval], settings)
+            table.add_row(
+                str(first.date()),
+                "[red]yes[/red]" if result["drift"] else "no",
+                ", ".join(result["drifted_columns"]),
+                "yes" if result["retrain"] else result["reason"],
+            )
+            progress.advance(bar)
     console.print(table)
 
 

@@ -193,3 +193,25 @@ def test_an_interval_without_a_reference_is_reported_not_failed(tmp_path):
     (result,) = check_intervals_step([interval], settings)
     assert not result["drift"] and not result["retrain"]
     assert result["reason"].startswith("nothing to check: no curated simulator interactions")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["drift", "check", "nobody", "--start", "2024-01-01", "--end", "2024-01-02"],
+            "unknown model",
+        ),
+        (
+            ["drift", "check", "pricing", "--start", "2024-01-02", "--end", "2024-01-01"],
+            "not after",
+        ),
+    ],
+)
+def test_drift_check_refuses_bad_arguments(args, message, tmp_path):
+    from typer.testing import CliRunner
+
+    from aisle.cli import app
+
+    result = CliRunner().invoke(app, [*args, "--data-dir", str(tmp_path)], terminal_width=200)
+    assert result.exit_code == 1 and message in result.output
