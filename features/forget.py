@@ -216,7 +216,10 @@ def _delete_key(config, view, key, serialised: bytes) -> int:
         client = RedisOnlineStore()._get_client(config.online_store)
         redis_key = _redis_key(config.project, key, config.entity_key_serialization_version)
         return int(client.delete(redis_key))
-    raise NotImplementedError(f"forgetting from a {kind} online store is not written yet")
+    raise ValueError(
+        f"online store {kind!r}: Aisle's profiles use sqlite (local) or redis (production), "
+        "and only those are erased"
+    )
 
 
 def _audit(settings: Settings, done: Forgotten, who: str) -> None:

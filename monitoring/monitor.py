@@ -70,6 +70,7 @@ def drift_check_step(
         which = "interval" if current.empty else "reference window"
         raise NothingToCheck(f"no curated {dataset} {table} in the {which}; ingest it first")
     anchor, sample = split_reference(reference, time_column)
+    categories: dict[str, str] = {}
     if model == "recommender":
         categories = _categories(settings, dataset, end)
         ours = interaction_frame(current, anchor, categories)
@@ -98,7 +99,9 @@ def drift_check_step(
     paths = write_report(result, snapshot, folder, context)
     predicted = None
     if champion is not None:
-        predicted = _prediction_drift(settings, model, champion, anchor, sample, current, folder)
+        predicted = _prediction_drift(
+            settings, model, champion, (anchor, sample, current), categories, folder
+        )
         if predicted is not None:
             paths["predictions_html"] = predicted["report"]
     run_id = _log_to_mlflow(settings, model, start, result, paths, predicted)
@@ -115,8 +118,9 @@ def drift_check_step(
     return record
 
 
-def _prediction_drift(settings, model, champion, anchor, sample, current, folder) -> dict | None:
-    """What the champion proposes for the interval against what it proposes for the reference."""
+def _prediction_drift(settings, model, champion, windows, categories, folder) -> dict | None:
+    """What the champion proposes for the interval against what it proposes for the reference
+    (`windows`: the reference's anchor and sample, and the interval)."""
     from features.storage import atomic_path
 
     from .predictions import prediction_drift, price_prediction_drift
@@ -125,13 +129,12 @@ def _prediction_drift(settings, model, champion, anchor, sample, current, folder
         from training.recommender.registry import load_recommender
 
         recommender = load_recommender(f"models:/recommender/{champion}")
-        dataset = _dataset(settings, "interactions")
-        categories = _categories(settings, dataset, current.timestamp.max())
-        found = prediction_drift(recommender, anchor, sample, current, categories, settings.drift)
+        found = prediction_drift(recommender, *windows, categories, settings.drift)
     else:
         from training.pricing.registry import load_pricing
 
         pricing = load_pricing(f"models:/pricing/{champion}")
+        _, sample, current = windows
         found = price_prediction_drift(settings, pricing, sample, current, settings.drift)
     if found is None:
         return None
