@@ -1,6 +1,10 @@
 # Aisle: two commands on a fresh machine.
-#   make demo   fetch the data sets, replay them through the ingest DAGs, print what landed where
+#   make demo   the closed loop on the embedded default: history in, the stack up, Airflow's
+#               scheduler runs ingest -> features -> drift -> retrain -> gate -> promotion over
+#               the last weeks of both timelines; ends with both models live and a summary
 #   make test   the test suite (what CI runs)
+# Also: make stack (start everything; AISLE_PROFILE=production for Celery/PostgreSQL/Redis),
+#       make stack-down, make browser (Debian's chromium for the UI test).
 # Every target bootstraps .venv from requirements.lock; nothing is installed by hand.
 
 PYTHON      ?= python3.11
@@ -16,7 +20,7 @@ export AIRFLOW_HOME   ?= $(abspath $(DATA_DIR))/airflow
 export AIRFLOW_CONFIG ?= $(abspath airflow.cfg)
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: venv data demo test lint lock bench clean
+.PHONY: venv data demo stack stack-down browser test lint lock bench clean
 
 venv: $(VENV)/.installed
 
@@ -31,12 +35,23 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 data: venv
 	$(BIN)/aisle data fetch
 
-# The demo replays MovieLens a week per DAG run (the DAG's default is a day: 215 runs).
+# The demo replays MovieLens a week per DAG run (the DAG's default is a day).
 demo: export AISLE_INTERACTIONS_SCHEDULE ?= @weekly
 demo: data
 	$(BIN)/aisle demo
 
-test: venv
+stack: venv
+	$(BIN)/aisle stack up
+
+stack-down: venv
+	$(BIN)/aisle stack down
+
+# The UI test drives Debian's chromium (headless); installed here when missing (needs root).
+browser:
+	@test -x /usr/bin/chromium || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: venv browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
@@ -58,6 +73,7 @@ bench: data
 	$(BIN)/python benchmarks/catalogue.py
 	$(BIN)/python benchmarks/drift.py
 	$(BIN)/python benchmarks/drift_replays.py
+	$(BIN)/python benchmarks/loop.py
 
 clean:
 	rm -rf $(VENV) $(DATA_DIR)

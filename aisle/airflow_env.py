@@ -62,6 +62,9 @@ def configure(settings: Settings) -> dict[str, str]:
         "AIRFLOW_CONFIG": os.environ.get("AIRFLOW_CONFIG") or str(PROJECT_DIR / "airflow.cfg"),
         "AISLE_PROJECT_DIR": os.environ.get("AISLE_PROJECT_DIR") or str(PROJECT_DIR),
     }
+    values.update(api_env(settings))  # the settings' ports, so every process agrees
+    for name, value in production_env(settings).items():
+        values[name] = os.environ.setdefault(name, value)
     os.environ.update(values)
     for name, value in _secrets(home).items():
         os.environ.setdefault(name, value)
@@ -70,6 +73,34 @@ def configure(settings: Settings) -> dict[str, str]:
     if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
     return values
+
+
+def api_env(settings: Settings) -> dict[str, str]:
+    """Where the API server listens, and where tasks reach it (Airflow 3's execution API)."""
+    url = settings.airflow_url
+    return {
+        "AIRFLOW__API__HOST": settings.serving_host,
+        "AIRFLOW__API__PORT": str(settings.airflow_port),
+        "AIRFLOW__API__BASE_URL": url,
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{url}/execution/",
+    }
+
+
+def production_env(settings: Settings) -> dict[str, str]:
+    """The production profile's Airflow: CeleryExecutor, Redis as broker, PostgreSQL as metadata
+    DB and result backend. Empty on the local profile (airflow.cfg's SQLite and LocalExecutor)."""
+    if settings.profile != "production":
+        return {}
+    database = settings.postgres_database("aisle_airflow", "psycopg")
+    return {
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database,
+        # psycopg 3 drives both; Airflow's default async driver (asyncpg) is not installed
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": database,
+        "AIRFLOW__CELERY__BROKER_URL": f"{settings.redis_url.rstrip('/')}/1",
+        "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{database}",
+        "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
+    }
 
 
 def migrate_db(settings: Settings) -> None:

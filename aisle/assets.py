@@ -28,3 +28,11 @@ def retrain_asset(model: str) -> Asset:
     from airflow.sdk import Asset
 
     return Asset(name=f"retrain_{model}", uri=f"aisle://retrain/{model}", group="retrain")
+
+
+def challenger_asset(model: str) -> Asset:
+    """Updated when a new version of `model` passed its gate (or was forced through) and waits
+    for promotion; the event's extra holds the model, the version and the gate's verdict."""
+    from airflow.sdk import Asset
+
+    return Asset(name=f"challenger_{model}", uri=f"aisle://challenger/{model}", group="promotion")

@@ -19,6 +19,7 @@ from .cli_drift import drift_app
 from .cli_features import features_app
 from .cli_price import price
 from .cli_serve import promote, rollback, serve_app
+from .cli_stack import demo, stack_app
 from .cli_train import recommend, train_app
 from .settings import BUILTIN_SOURCES, get_settings
 
@@ -41,6 +42,8 @@ app.command("price")(price)
 app.add_typer(serve_app, name="serve")
 app.command("promote")(promote)
 app.command("rollback")(rollback)
+app.add_typer(stack_app, name="stack")
+app.command("demo")(demo)
 
 
 @app.command("forget")
@@ -313,16 +316,6 @@ def simulate_command(
             write_csv(shop.interactions, out / "interactions.csv")
     for table, path in paths.items():
         console.print(f"  {table:<13} {path}")
-
-
-@app.command("demo")
-def demo(data_dir: DataDir = None) -> None:
-    """The main job: fetch the data sets, replay them through the ingest DAGs, show the result."""
-    settings = get_settings(data_dir=data_dir)
-    data_fetch(source=None, force=False, data_dir=data_dir)
-    for flow in ("interactions", "sales"):
-        _replay(settings, flow, None, None)
-    summary(data_dir=data_dir)
 
 
 @app.command(

@@ -6,10 +6,11 @@ Nothing happens at import: call `get_settings()` where the value is needed.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Built-in sources; anything else in a source setting is a path to a file in the canonical schema.
@@ -149,6 +150,12 @@ class Settings(BaseSettings):
         description="Where weekly sales come from: orange_juice, simulator, or the path of a "
         "CSV/parquet file in the canonical sales schema.",
     )
+    calendar_end: datetime | None = Field(
+        default=None,
+        description="The last moment the DAGs' calendars run to: no scheduled run is created for "
+        "an interval after it (backfills and Asset events still run). For a replay of past "
+        "data, the end of its timeline, so the wall clock adds no runs; `aisle demo` sets it.",
+    )
     interactions_schedule: str = Field(
         default="@daily",
         description="Cron schedule of the ingest_interactions DAG; each run is one data interval.",
@@ -178,6 +185,23 @@ class Settings(BaseSettings):
         description="local: files, SQLite (nothing to install). production: PostgreSQL and "
         "Redis (AISLE_FEAST_REGISTRY_URL, AISLE_FEAST_REDIS).",
     )
+    postgres_url: str = Field(
+        default="postgresql://postgres@127.0.0.1:5432",
+        description="The production profile's PostgreSQL server (no database in the URL): "
+        "Airflow's metadata DB, MLflow's store and Feast's registry each get a database on it "
+        "(aisle_airflow, aisle_mlflow, aisle_feast). A password belongs in the URL from the "
+        "environment, never in a file.",
+    )
+    redis_url: str = Field(
+        default="redis://127.0.0.1:6379",
+        description="The production profile's Redis: Celery's broker (db 1) and Feast's online "
+        "store (db 0).",
+    )
+    celery_workers: int = Field(
+        default=2, ge=1, description="Celery workers `aisle stack up` starts (production)."
+    )
+    airflow_port: int = Field(default=8080, description="Port of the Airflow API server and UI.")
+    mlflow_port: int = Field(default=5000, description="Port of the MLflow tracking server / UI.")
     feast_offline_store: Literal["duckdb", "file"] = Field(
         default="duckdb",
         description="Feast's offline store over the feature tables: DuckDB (the measured "
@@ -262,6 +286,50 @@ class Settings(BaseSettings):
     etl_block_mb: int = Field(
         default=16, gt=0, description="Megabytes of raw input validated per chunk; bounds memory."
     )
+
+    @model_validator(mode="after")
+    def _production_defaults(self) -> Settings:
+        """One setting switches everything: with profile=production, Feast's registry and
+        online store and MLflow's tracking server follow from postgres_url and redis_url
+        unless set one by one."""
+        if self.profile == "production":
+            if self.feast_registry_url is None:
+                self.feast_registry_url = self.postgres_database("aisle_feast", "psycopg")
+            if self.feast_redis is None:  # a stalled Redis fails a lookup fast (fallback)
+                timeouts = "socket_timeout=1,socket_connect_timeout=1"
+                self.feast_redis = f"{self.redis_netloc},db=0,{timeouts}"
+            if self.mlflow_tracking_uri is None:
+                self.mlflow_tracking_uri = self.mlflow_url
+        return self
+
+    def postgres_database(self, database: str, driver: str | None = None) -> str:
+        """A database on the production profile's PostgreSQL, as an SQLAlchemy URL."""
+        scheme, rest = self.postgres_url.rstrip("/").split("://", 1)
+        scheme = scheme.split("+")[0] + (f"+{driver}" if driver else "")
+        return f"{scheme}://{rest}/{database}"
+
+    @property
+    def redis_netloc(self) -> str:
+        """host:port of redis_url (Feast's connection-string form)."""
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.redis_url)
+        netloc = f"{parts.hostname}:{parts.port or 6379}"
+        return netloc + (f",password={parts.password}" if parts.password else "")
+
+    @property
+    def mlflow_url(self) -> str:
+        """The MLflow tracking server (and UI) `aisle stack up` runs."""
+        return f"http://{self.serving_host}:{self.mlflow_port}"
+
+    @property
+    def airflow_url(self) -> str:
+        return f"http://{self.serving_host}:{self.airflow_port}"
+
+    @property
+    def stack_dir(self) -> Path:
+        """The stack's process ids and logs (`aisle stack up`)."""
+        return self.data_dir / "stack"
 
     @property
     def etl_block_bytes(self) -> int:

@@ -1,15 +1,17 @@
 """
 ### Drift monitor: check each newly curated interval for drift, and retrain what drifted
 
-Runs whenever an ingest DAG has curated a data interval (scheduled on the Assets
-`curated_interactions` and `curated_sales`), or when triggered with params.
+Runs whenever the `features` DAG has built and materialised newly curated intervals (scheduled
+on the Asset `online_features`, whose events name the intervals), so a retrain it asks for
+finds the interval's features in place; or when triggered with params.
 
 1. **intervals**: the (flow, start, end) of the triggering Asset events, or of the params.
 2. **check**: for each interval, its model's drift against the champion's training window
    (`monitoring.monitor`: Evidently, methods and thresholds from `AISLE_DRIFT__*`). The HTML
    report and its JSON land in `data/monitoring/<model>/<interval start>/` and in the MLflow
    experiment `drift-<model>`; the task log names both. Then the retrain decision: confirmed
-   drift outside the cool-down (`AISLE_DRIFT__COOLDOWN_HOURS`, on data time) retrains.
+   drift outside the cool-down (`AISLE_DRIFT__COOLDOWN_HOURS`, on data time) retrains; so
+   does a model with no champion yet, once the curated history covers its training windows.
 3. **retrain_recommender** / **retrain_pricing**: emit the Asset `retrain_<model>` (extra: the
    interval end to train up to, the reason, the report), on which the training DAGs are
    scheduled beside their calendar; skipped when nothing asks.
@@ -28,12 +30,12 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from aisle.assets import curated_asset, retrain_asset
+from aisle.assets import features_asset, retrain_asset
 
 
 @dag(
     dag_id="drift_monitor",
-    schedule=(curated_asset("interactions") | curated_asset("sales")),
+    schedule=features_asset(),
     start_date=pendulum.datetime(1990, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
@@ -53,7 +55,12 @@ def drift_monitor() -> None:
 
         from features.pipeline import intervals_to_process
 
-        extras = [e.extra for events in (triggering_asset_events or {}).values() for e in events]
+        extras = [
+            interval
+            for events in (triggering_asset_events or {}).values()
+            for event in events
+            for interval in (event.extra or {}).get("intervals", [])
+        ]
         todo = intervals_to_process(extras, params)
         if not todo:
             raise AirflowSkipException("no interval to check")

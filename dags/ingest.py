@@ -22,6 +22,10 @@ scheduled on it.
 shop's CSV/parquet export). When the source provides no attribute
 tables (a shop's export holds one table), `attributes` is skipped.
 
+For a replay of past data, `AISLE_CALENDAR_END` (set by `aisle demo`) ends the calendar with
+the timeline: the scheduler then creates no run for today's interval, and backfills walk the
+timeline.
+
 **Rerun**: clear the run (or `aisle replay FLOW --start ... --end ...`); every output for an
 interval is replaced atomically, so reruns are safe and give byte-identical partitions.
 """
@@ -48,6 +52,7 @@ def _ingest_dag(flow: str, schedule: str, attribute_tables: tuple[str, ...]) -> 
         schedule=CronDataIntervalTimetable(schedule, timezone="UTC"),
         start_date=START,
         catchup=False,
+        end_date=_settings.calendar_end,  # a replay's calendar stops with its timeline
         max_active_runs=1,
         doc_md=__doc__,
         tags=["aisle", "ingest", flow],

@@ -17,7 +17,8 @@ For every interval it received:
 3. **apply**: `feast apply`, only when the definitions changed (a new store attribute column, a
    new view); the fingerprint lives in the registry.
 4. **materialize**: `materialize(start, end)` of the flow's views into the online store
-   (SQLite locally, Redis in production), which serving reads.
+   (SQLite locally, Redis in production), which serving reads. Then the Asset
+   `online_features` (extra: the intervals) starts the `drift_monitor` DAG.
 
 **Inputs**: the curated partitions of each interval (`data/curated/<dataset>/<table>/`), the
 Feast definitions in `features/feature_repo/`, and for a manual run the params `flow`, `start`,
@@ -85,10 +86,13 @@ def features_dag() -> None:
         return apply_step()
 
     @task(outlets=[features_asset()])
-    def materialize(todo: list[dict]) -> list[dict]:
+    def materialize(todo: list[dict], outlet_events=None) -> list[dict]:
         from features.pipeline import materialize_step
 
-        return [materialize_step(i["flow"], i["start"], i["end"]) for i in todo]
+        done = [materialize_step(i["flow"], i["start"], i["end"]) for i in todo]
+        # the drift monitor learns from the event which intervals now have their features
+        outlet_events[features_asset()].extra = {"intervals": todo}
+        return done
 
     todo = intervals()
     build(todo) >> apply() >> materialize(todo)

@@ -22,10 +22,13 @@ folds).
 5. **gate**: the new version and the champion on the same test weeks (`training.gate`): RMSE
    must beat the champion's by `AISLE_GATE__PRICING_MARGIN` and last week's units', MAE stays
    within tolerance, demand falls with price, guard-railed quotes hold. Passed: alias
-   `challenger`; rejected: the task is skipped with the reasons, recorded in the version's tags.
+   `challenger`, and the Asset `challenger_pricing` starts the `promote_model` DAG; rejected:
+   the task is skipped with the reasons (recorded in the version's tags) and the champion
+   stays, unless the param `force_promote` (off by default) overrides it.
 
 **Inputs**: the curated sales and the `pricing_v1` features up to the cut (the params `end`,
-`members`, `max_iter`, or the retrain event's `end`), and the registry's champion for the gate.
+`members`, `max_iter`, `force_promote`, or the retrain event's `end`), and the registry's
+champion for the gate.
 
 **Rerun**: trigger with params, e.g. `{"end": "1992-10-08", "members": 3}`; the training set is
 rewritten in place, and each run registers a new version.
@@ -40,7 +43,7 @@ from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, t
 
 from aisle.assets import retrain_asset
 from aisle.settings import get_settings
-from aisle.training_tasks import gate_task, validate_task
+from aisle.training_tasks import gate_task, training_params, validate_task
 
 CONFIG_PARAMS = ("members", "max_iter")
 
@@ -54,19 +57,15 @@ CONFIG_PARAMS = ("members", "max_iter")
     ),
     start_date=pendulum.datetime(1990, 1, 1, tz="UTC"),
     catchup=False,
+    end_date=get_settings().calendar_end,  # a replay's calendar stops with it
     max_active_runs=1,
     doc_md=__doc__,
     tags=["aisle", "pricing", "training"],
     default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
-    params={
-        "end": Param(
-            None,
-            type=["null", "string"],
-            description="YYYY-MM-DD, UTC: where the data ends (default: the data interval's end)",
-        ),
-        "members": Param(None, type=["null", "integer"], minimum=1, description="ensemble size"),
-        "max_iter": Param(None, type=["null", "integer"], minimum=1, description="L-BFGS steps"),
-    },
+    params=training_params(
+        members=Param(None, type=["null", "integer"], minimum=1, description="ensemble size"),
+        max_iter=Param(None, type=["null", "integer"], minimum=1, description="L-BFGS steps"),
+    ),
 )
 def pricing_training() -> None:
     @task

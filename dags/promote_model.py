@@ -1,19 +1,22 @@
 """
 ### Promote a model: blue-green, gated, with automatic rollback
 
-Triggered by hand (or by a training DAG once its model passed the gate). Deploys the version
-(default: the `challenger` alias) to the idle colour of the serving cluster, waits until it is
-ready, runs smoke requests, mirrors live traffic to it and compares errors, p99 latency and the
+Runs when a training DAG's gate passes a new version (the Assets `challenger_recommender` and
+`challenger_pricing`; each event names the model and version), or when triggered by hand with
+params. Deploys the version to the idle colour of the serving cluster, waits until it is ready,
+runs smoke requests, mirrors live traffic to it and compares errors, p99 latency and the
 answers with the live colour, flips the gateway atomically, and watches the analysis window:
 an error rate or p99 over the limits (`AISLE_PROMOTION__*`) sends the traffic back at once.
-Only a promotion that survives the window moves the `champion` alias.
+Only a promotion that survives the window moves the `champion` alias. A model's first version
+has nothing to shadow: it goes live in blue after its smoke test.
 
 Every step, decision and reason is in the audit log, `data/serving/audit.jsonl` (who: this DAG
-run). The task fails, without retries, when the challenger was rejected or rolled back; its log
-says which check and why.
+run); the task's extra link opens the entry. The task fails, without retries, when the
+challenger was rejected or rolled back; its log says which check and why.
 
-**Inputs**: the params `model` (recommender or pricing) and `version` (a registry version;
-empty: the challenger); a running cluster (`aisle serve up`) and `AISLE_ADMIN_TOKEN`.
+**Inputs**: the triggering challenger events, or the params `model` (recommender or pricing)
+and `version` (a registry version; empty: the challenger); a running gateway (`aisle stack up`
+or `aisle serve up`) and `AISLE_ADMIN_TOKEN`.
 
 **Rerun**: trigger again with the same params; a version that is already live is skipped (and
 said so in the audit log), and `aisle rollback MODEL` sends traffic back at once.
@@ -24,10 +27,12 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Param, dag, task
 
+from aisle.assets import challenger_asset
+
 
 @dag(
     dag_id="promote_model",
-    schedule=None,
+    schedule=challenger_asset("recommender") | challenger_asset("pricing"),
     start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
@@ -43,19 +48,28 @@ from airflow.sdk import Param, dag, task
 )
 def promote_model() -> None:
     @task
-    def promote(params=None, run_id=None, dag=None) -> dict:
+    def promote(params=None, dag_run=None, triggering_asset_events=None) -> list[dict]:
         import os
 
         from airflow.sdk.exceptions import AirflowFailException
 
         from aisle.settings import get_settings
-        from serving.deploy import promote_step
+        from serving.deploy import promote_step, promotions_to_run
 
-        os.environ.setdefault("AISLE_ACTOR", f"airflow:{dag.dag_id}/{run_id}")
-        outcome = promote_step(params["model"], params.get("version"), get_settings())
-        if outcome["result"] in ("rejected", "rolled_back"):
-            raise AirflowFailException(f"{outcome['result']}: {outcome['reason']}")
-        return outcome
+        os.environ.setdefault("AISLE_ACTOR", f"airflow:{dag_run.dag_id}/{dag_run.run_id}")
+        extras = [e.extra for events in (triggering_asset_events or {}).values() for e in events]
+        outcomes = [
+            promote_step(model, version, get_settings())
+            for model, version in promotions_to_run(extras, params)
+        ]
+        failed = [o for o in outcomes if o["result"] in ("rejected", "rolled_back")]
+        if failed:
+            raise AirflowFailException(
+                "; ".join(
+                    f"{o['model']} v{o['version']} {o['result']}: {o['reason']}" for o in failed
+                )
+            )
+        return outcomes
 
     promote()
 

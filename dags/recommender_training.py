@@ -22,13 +22,15 @@ before it are held out as test, the `AISLE_RECOMMENDER_VALID_DAYS` before those 
 5. **gate**: the new version and the champion on the same test window (`training.gate`):
    NDCG@10 must beat the champion's by `AISLE_GATE__RECOMMENDER_MARGIN` and popularity's,
    Recall@10 and Hit@10 stay within tolerance, behavioural tests pass (no seen or duplicate
-   items, k respected, cold start answered). Passed: alias `challenger` (promotion to `champion`
-   is the serving cluster's job); rejected: the task is skipped with the reasons. The decision
-   is in the version's tags (`aisle.gate*`) either way.
+   items, k respected, cold start answered). Passed: alias `challenger`, and the Asset
+   `challenger_recommender` starts the `promote_model` DAG (blue-green onto the serving
+   cluster); rejected: the task is skipped with the reasons and the champion stays, unless the
+   param `force_promote` (off by default) overrides it. The decision is in the version's tags
+   (`aisle.gate*`) either way.
 
 **Inputs**: the curated interactions and the `recommender_history_v1` features up to the cut
-(the params `end`, `epochs`, `spectral_rank`, or the retrain event's `end`), and the registry's
-champion for the gate.
+(the params `end`, `epochs`, `spectral_rank`, `force_promote`, or the retrain event's `end`),
+and the registry's champion for the gate.
 
 **Rerun**: trigger with params, e.g. `{"end": "1998-04-23"}`; the training set is rewritten in
 place, and each run registers a new version.
@@ -43,7 +45,7 @@ from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, t
 
 from aisle.assets import retrain_asset
 from aisle.settings import get_settings
-from aisle.training_tasks import gate_task, validate_task
+from aisle.training_tasks import gate_task, training_params, validate_task
 
 
 @dag(
@@ -55,19 +57,15 @@ from aisle.training_tasks import gate_task, validate_task
     ),
     start_date=pendulum.datetime(1990, 1, 1, tz="UTC"),
     catchup=False,
+    end_date=get_settings().calendar_end,  # a replay's calendar stops with it
     max_active_runs=1,
     doc_md=__doc__,
     tags=["aisle", "recommender", "training"],
     default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
-    params={
-        "end": Param(
-            None,
-            type=["null", "string"],
-            description="YYYY-MM-DD, UTC: where the data ends (default: the data interval's end)",
-        ),
-        "epochs": Param(None, type=["null", "integer"], minimum=0, description="fine-tuning"),
-        "spectral_rank": Param(None, type=["null", "integer"], minimum=1),
-    },
+    params=training_params(
+        epochs=Param(None, type=["null", "integer"], minimum=0, description="fine-tuning"),
+        spectral_rank=Param(None, type=["null", "integer"], minimum=1),
+    ),
 )
 def recommender_training() -> None:
     @task

@@ -60,7 +60,7 @@ def drift_check_step(
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}; one of {', '.join(MODELS)}")
     table, time_column = MODELS[model]
-    dataset = _dataset(settings, table)
+    dataset = curated_dataset(settings, table)
     start, end = as_utc(start), as_utc(end)
     reference_end, champion = _reference_end(settings, model, start)
     reference_start = reference_end - timedelta(days=settings.drift.reference_days)
@@ -167,7 +167,7 @@ def read_curated(
     return frame
 
 
-def _dataset(settings: Settings, table: str) -> str:
+def curated_dataset(settings: Settings, table: str) -> str:
     from features.sources import resolve
 
     source = settings.interactions_source if table == "interactions" else settings.sales_source

@@ -6,13 +6,17 @@ as the live system would: after a retrain triggered for the interval starting at
 interval starting before T + `AISLE_DRIFT__COOLDOWN_HOURS` does not trigger another (a rerun of
 the same interval neither). The last trigger is kept in `data/monitoring/<model>/retrain.json`,
 every trigger in `retrains.jsonl` (the drift timeline's marks).
+
+A model with no champion yet is trained as soon as the curated history covers its training
+windows (drift or not): the closed loop starts itself. Before that, no retrain is asked for,
+with the reason said.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from aisle.settings import Settings, get_settings
@@ -22,6 +26,7 @@ from .monitor import NothingToCheck, drift_check_step, monitoring_dir
 
 log = logging.getLogger(__name__)
 MODEL_OF_FLOW = {"interactions": "recommender", "sales": "pricing"}
+TABLE_OF_MODEL = {model: flow for flow, model in MODEL_OF_FLOW.items()}
 
 
 def check_intervals_step(
@@ -63,9 +68,14 @@ def decide_retrain(model: str, record: dict, settings: Settings) -> tuple[bool, 
     """(retrain?, why); a positive decision is remembered for the cool-down."""
     from features.storage import write_json_atomic
 
-    if not record["drift"]:
-        return False, "no drift confirmed"
     start = as_utc(record["interval"]["start"])
+    end = as_utc(record["interval"]["end"])
+    short = missing_history(model, end, settings)
+    if short:
+        return False, short
+    first = record.get("champion_version") is None
+    if not record["drift"] and not first:
+        return False, "no drift confirmed"
     state_file = monitoring_dir(settings, model) / "retrain.json"
     last = json.loads(state_file.read_text()) if state_file.exists() else None
     cooldown = timedelta(hours=settings.drift.cooldown_hours)
@@ -78,10 +88,41 @@ def decide_retrain(model: str, record: dict, settings: Settings) -> tuple[bool, 
             )
     trigger = {"interval_start": start.isoformat(), "interval_end": record["interval"]["end"]}
     write_json_atomic(trigger, state_file)
-    columns = ", ".join(record["drifted_columns"]) or "volume"
+    if record["drift"]:
+        reason = f"drift in {', '.join(record['drifted_columns']) or 'volume'}"
+    else:
+        reason = "no champion yet: the first model"
     with (monitoring_dir(settings, model) / "retrains.jsonl").open("a") as history:
-        history.write(json.dumps({**trigger, "reason": f"drift in {columns}"}) + "\n")
-    return True, f"drift in {columns}"
+        history.write(json.dumps({**trigger, "reason": reason}) + "\n")
+    return True, reason
+
+
+def history_needed(model: str, settings: Settings) -> timedelta:
+    """The curated history a training run needs before `end`: its test and valid windows and a
+    fit window at least as long as the valid one."""
+    if model == "recommender":
+        return timedelta(days=settings.recommender_test_days + 2 * settings.recommender_valid_days)
+    return timedelta(weeks=settings.pricing_test_weeks + 2 * settings.pricing_valid_weeks)
+
+
+def missing_history(model: str, end: datetime, settings: Settings) -> str | None:
+    """Why `model` cannot be trained on data up to `end` yet, or None when it can."""
+    from features.storage import list_partitions
+
+    from .monitor import curated_dataset
+
+    table = TABLE_OF_MODEL[model]
+    days = list_partitions(settings.curated_dir, curated_dataset(settings, table), table)
+    need = history_needed(model, settings)
+    if not days:
+        return f"not enough history to train yet: no curated {table}"
+    first = as_utc(days[0].name.removeprefix("date="))
+    if end - first < need:
+        return (
+            f"not enough history to train yet: {(end - first).days} days of {table} curated, "
+            f"{need.days} needed (test + 2 x valid windows)"
+        )
+    return None
 
 
 def retrain_event(results: list[dict[str, Any]], model: str) -> dict[str, Any] | None:

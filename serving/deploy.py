@@ -32,3 +32,20 @@ def promote_step(model: str, version: str | None, settings: Settings) -> dict[st
 
 def rollback_step(model: str, settings: Settings) -> dict[str, Any]:
     return promoter(settings).rollback(model).to_dict()
+
+
+def promotions_to_run(
+    extras: list[dict[str, Any]], params: dict[str, Any] | None
+) -> list[tuple[str, str | None]]:
+    """(model, version) pairs a promote_model run handles: the newest challenger per model among
+    the triggering Asset events, else the params of a manual run (version None: the alias)."""
+    newest: dict[str, str] = {}
+    for extra in extras:
+        if extra and extra.get("model") and extra.get("version"):
+            model, version = extra["model"], str(extra["version"])
+            if model not in newest or int(version) > int(newest[model]):
+                newest[model] = version
+    if newest:
+        return sorted(newest.items())
+    params = params or {}
+    return [(params.get("model") or "recommender", params.get("version") or None)]

@@ -9,14 +9,17 @@ guardrails (`training.pricing.optimiser`); it is never a price a guardrail forbi
 
 Errors say what to fix: 404 for an item and store the online store or the model does not know,
 400 for contradictory guardrails or a missing cost, 422 when the item's own features cannot be
-priced from (a NaN shelf price), 503 when the online store does not answer. /price_batch answers
-every request, each with its quote or its error, in one feature round trip.
+priced from (a NaN shelf price). When the online store does not answer, an item and store this
+slot has quoted before is quoted on its last copy of their features, marked `fallback: true`
+with the reason; one it has not seen gets 503. /price_batch answers every request, each with
+its quote or its error, in one feature round trip.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from collections import OrderedDict
 from http import HTTPStatus
 from typing import Any
 
@@ -35,6 +38,7 @@ from .schemas import (
 )
 
 log = logging.getLogger(__name__)
+RECENT_ROWS = 100_000  # item x store feature rows each slot keeps for an online store outage
 
 
 class QuoteRefused(Exception):
@@ -55,6 +59,7 @@ class PricingService:
         self.served = served_model(self.settings, MODEL_NAME)
         self.model = load_pricing(self.served.uri)
         self.features = self._features()
+        self.recent: OrderedDict[tuple[str, str], Any] = OrderedDict()
         log.info("serving %s", self.served.uri)
 
     def _features(self):
@@ -90,6 +95,35 @@ class PricingService:
         )
 
     def _quotes(self, requests: list[PriceRequest]) -> list[PriceResponse | PriceError]:
+        keys = [(r.item_id, r.store_id) for r in requests]
+        rows, outage = self._rows(keys)
+        out: list[PriceResponse | PriceError] = []
+        for request, row in zip(requests, rows, strict=True):
+            try:
+                if row is None and outage:
+                    raise QuoteRefused(503, f"online features: {outage}")
+                if row is None:
+                    raise QuoteRefused(
+                        404,
+                        f"no online pricing features for item_id {request.item_id!r} in "
+                        f"store_id {request.store_id!r}",
+                    )
+                answer = self._quote(request, row)
+                if outage:
+                    answer.fallback = True
+                    answer.fallback_reason = (
+                        f"online store unavailable ({outage}); quoted on this slot's last copy "
+                        "of the item's features"
+                    )
+                out.append(answer)
+            except QuoteRefused as exc:
+                out.append(PriceError(item_id=request.item_id, store_id=request.store_id,
+                                      status=exc.status, error=str(exc)))  # fmt: skip
+        return out
+
+    def _rows(self, keys: list[tuple[str, str]]) -> tuple[list[Any], str | None]:
+        """Each key's feature row (None: unknown) and, when the online store did not answer,
+        why: the rows are then this slot's last copies (None where it has none)."""
         from features.online import FeaturesUnavailable
 
         if self.features is None:
@@ -97,23 +131,19 @@ class PricingService:
         try:
             if self.features is None:
                 raise FeaturesUnavailable("no pricing_v1 feature service in the registry yet")
-            frame, found = self.features.rows([(r.item_id, r.store_id) for r in requests])
+            frame, found = self.features.rows(keys)
         except FeaturesUnavailable as exc:
-            raise bentoml.exceptions.ServiceUnavailable(f"online features: {exc}") from None
-        out: list[PriceResponse | PriceError] = []
-        for n, request in enumerate(requests):
-            try:
-                if not found[n]:
-                    raise QuoteRefused(
-                        404,
-                        f"no online pricing features for item_id {request.item_id!r} in "
-                        f"store_id {request.store_id!r}",
-                    )
-                out.append(self._quote(request, frame.iloc[[n]].reset_index(drop=True)))
-            except QuoteRefused as exc:
-                out.append(PriceError(item_id=request.item_id, store_id=request.store_id,
-                                      status=exc.status, error=str(exc)))  # fmt: skip
-        return out
+            return [self.recent.get(key) for key in keys], str(exc)
+        rows = []
+        for n, key in enumerate(keys):
+            row = frame.iloc[[n]].reset_index(drop=True) if found[n] else None
+            if row is not None:
+                self.recent[key] = row
+                self.recent.move_to_end(key)
+            rows.append(row)
+        while len(self.recent) > RECENT_ROWS:
+            self.recent.popitem(last=False)
+        return rows, None
 
     def _quote(self, request: PriceRequest, row: Any) -> PriceResponse:
         from training.pricing.design import BadFeatures, UnknownEntity

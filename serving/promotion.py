@@ -53,9 +53,12 @@ class Promoter:
     def __init__(
         self, settings: Settings, slots: Slots, admin: GatewayAdmin, audit: AuditLog
     ) -> None:
+        from training.tracking import point_at_store
+
         self.settings = settings
         self.policy = settings.promotion
         self.slots = slots
+        point_at_store(settings)  # the aliases it moves live in the settings' registry
         self.admin = admin
         self.audit = audit
         key = settings.api_keys[0].get_secret_value() if settings.api_keys else None
@@ -70,7 +73,7 @@ class Promoter:
         route = self.admin.status()[model]
         live = route["active"]
         if live is None:
-            raise PromotionError(f"{model} has no live colour; run `aisle serve up` first")
+            return self._first(model, version, started)
         live_version = route["colours"][live]["version"]
         if version == live_version:
             self.audit.write(
@@ -112,17 +115,45 @@ class Promoter:
             log("rolled_back", reason=outcome.reason)
             return outcome
 
+        return self._crown(outcome, log, live_version, started)
+
+    def _first(self, model: str, version: str, started: float) -> Outcome:
+        """The model's first version: no live colour to shadow or fall back to, so it goes live
+        in blue after its smoke test (the gate already held it to its floors)."""
+        colour = "blue"
+        outcome = Outcome(model, version, None, "rejected", "", colour)
+        log = self._logger(outcome)
+        log("start", live_colour=None, idle_colour=colour, live_version=None, first=True)
+        try:
+            slot = self.slots.deploy(model, colour, version)
+            self.slots.wait_ready(slot, self.policy.ready_timeout_s)
+        except SlotFailed as exc:
+            return self._reject(outcome, log, "deploy", str(exc)[-2000:], started)
+        self.admin.set_slot(model, colour, slot.url)
+        log("deployed", url=slot.url)
+        result = self._smoke(model, colour, colour, slot.url)
+        outcome.checks.append(result.to_dict())
+        log(result.name, **result.to_dict())
+        if not result.passed:
+            return self._reject(outcome, log, result.name, "; ".join(result.problems), started)
+        log("switch", before=None, after=colour)
+        self.admin.switch(model, colour)
+        self.slots.switch(model, colour)
+        return self._crown(outcome, log, None, started)
+
+    def _crown(self, outcome: Outcome, log, live_version: str | None, started: float) -> Outcome:
+        """The `champion` alias moves to the version that now takes the traffic."""
         from training.tracking import CHAMPION, set_alias
 
         set_alias(
-            model,
+            outcome.model,
             CHAMPION,
-            version,
+            outcome.version,
             {"promoted_by": self.audit.who, "promoted_from": str(live_version)},
         )
         outcome.result, outcome.reason = "promoted", "every check passed"
         outcome.seconds = time.monotonic() - started
-        log("promoted", champion=version)
+        log("promoted", champion=outcome.version)
         return outcome
 
     def _logger(self, outcome: Outcome):

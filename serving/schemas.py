@@ -70,6 +70,12 @@ class PriceResponse(BaseModel):
     objective: str
     binding: list[str]
     features_as_of: datetime | None
+    fallback: bool = Field(
+        False,
+        description="True when quoted on the slot's last copy of the features (the "
+        "online store did not answer; see the reason).",
+    )
+    fallback_reason: str | None = None
     model_version: str
 
 

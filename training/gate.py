@@ -153,3 +153,17 @@ def champion_version(model: str, exclude: str | None = None) -> str | None:
     except MlflowException:
         return None
     return None if str(version) == str(exclude) else str(version)
+
+
+def force_through(decision: dict[str, Any], who: str) -> dict[str, Any]:
+    """An engineer's override of a rejection (the training DAGs' `force_promote` param): the
+    version becomes the challenger all the same, and its tags say who forced it past what."""
+    from training.tracking import CHALLENGER, set_alias, tag_version
+
+    tag_version(decision["model"], decision["version"], {"aisle.gate.forced_by": who})
+    set_alias(decision["model"], CHALLENGER, decision["version"])
+    log.warning(
+        "gate FORCED by %s: %s version %s promoted despite: %s",
+        who, decision["model"], decision["version"], "; ".join(decision["reasons"]),
+    )  # fmt: skip
+    return {**decision, "forced_by": who}

@@ -27,10 +27,8 @@ def test_wiring(dag):
         assert task.upstream_task_ids == {"check"}
         assert [o.name for o in task.outlets] == [f"retrain_{model}"]
     assert dag.doc_md and "Rerun" in dag.doc_md
-    assert {a.name for a in dag.timetable.asset_condition.objects} == {
-        "curated_interactions",
-        "curated_sales",
-    }
+    # after the features DAG, so a retrain finds the interval's features in place
+    assert dag.timetable.asset_condition.name == "online_features"
 
 
 @pytest.fixture(scope="module")
@@ -215,3 +213,33 @@ def test_drift_check_refuses_bad_arguments(args, message, tmp_path):
 
     result = CliRunner().invoke(app, [*args, "--data-dir", str(tmp_path)], terminal_width=200)
     assert result.exit_code == 1 and message in result.output
+
+
+def test_the_first_model_is_asked_for_once_the_history_covers_its_windows(tmp_path):
+    """No champion: no drift needed, but not before test + 2 x valid days are curated."""
+    from aisle.settings import get_settings
+    from features.storage import partition_dir
+    from monitoring.retrain import decide_retrain
+
+    settings = get_settings(
+        data_dir=tmp_path / "data",
+        interactions_source="simulator",
+        recommender_valid_days=7,
+        recommender_test_days=7,
+    )
+    partition_dir(settings.curated_dir, "simulator", "interactions", "2024-01-01").mkdir(
+        parents=True
+    )
+
+    def record(start: str, end: str, drift: bool = False) -> dict:
+        columns = ["category"] if drift else []
+        interval = {"start": start, "end": end}
+        return {"interval": interval, "drift": drift, "drifted_columns": columns,
+                "champion_version": None}  # fmt: skip
+
+    early = decide_retrain("recommender", record("2024-01-10", "2024-01-11", drift=True), settings)
+    assert not early[0] and "10 days of interactions curated, 21 needed" in early[1]
+    first = decide_retrain("recommender", record("2024-01-21", "2024-01-22"), settings)
+    assert first == (True, "no champion yet: the first model")
+    again = decide_retrain("recommender", record("2024-01-22", "2024-01-23"), settings)
+    assert again[0] is False and again[1].startswith("cool-down")

@@ -120,3 +120,24 @@ def test_secrets_are_never_exported_with_the_settings():
         "AISLE_API_KEYS": '["k3y-one"]',
     }
     assert "s3cret" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("extras", "params", "expected"),
+    [
+        # the newest challenger per model among the events
+        (
+            [{"model": "pricing", "version": "3"}, {"model": "pricing", "version": "12"},
+             {"model": "recommender", "version": "2"}],
+            {"model": "recommender", "version": None},
+            [("pricing", "12"), ("recommender", "2")],
+        ),
+        # a manual run: its params (no version: the challenger alias)
+        ([], {"model": "pricing", "version": None}, [("pricing", None)]),
+        ([], {"model": "recommender", "version": "7"}, [("recommender", "7")]),
+    ],
+)  # fmt: skip
+def test_which_promotions_a_run_makes(extras, params, expected):
+    from serving.deploy import promotions_to_run
+
+    assert promotions_to_run(extras, params) == expected

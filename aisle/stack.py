@@ -1,0 +1,273 @@
+"""The whole system as local processes: `aisle stack up|down|status`.
+
+One command starts what the profile needs, each process in its own session with its pid and log
+under `data/stack/`:
+
+    airflow-api-server, airflow-scheduler, airflow-dag-processor, airflow-triggerer
+    airflow-celery-worker-1..N        production only (CeleryExecutor, Redis as broker)
+    mlflow                            the tracking server and UI (on PostgreSQL in production;
+                                      on the local SQLite store otherwise, for its UI)
+    gateway                           the serving cluster's gateway; slots come with promotions
+
+On the local profile Airflow runs on SQLite with the LocalExecutor (airflow.cfg); on the
+production profile on PostgreSQL with Celery workers (`airflow_env.production_env`), against
+the host's PostgreSQL and Redis (`AISLE_POSTGRES_URL`, `AISLE_REDIS_URL`). `up` is idempotent:
+a process that is already running is kept.
+
+Secrets: Airflow's keys and the UI's password are generated into AIRFLOW_HOME (mode 0600); the
+admin token of the serving cluster is AISLE_ADMIN_TOKEN, or generated once into
+`data/stack/admin-token` (0600) when unset. None is ever printed or logged.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from . import airflow_env
+from .settings import Settings
+
+ADMIN_TOKEN_FILE = "admin-token"
+
+
+class StackError(RuntimeError):
+    """A process of the stack did not start or did not become healthy; the message names its log."""
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    command: list[str]
+    health_url: str | None = None  # answers 200 when the component is up
+
+
+def components(settings: Settings) -> list[Component]:
+    bin_dir = Path(sys.executable).parent
+    airflow = str(bin_dir / "airflow")
+    found = [
+        Component(
+            "airflow-api-server",
+            [airflow, "api-server"],
+            f"{settings.airflow_url}/api/v2/monitor/health",
+        ),
+        Component("airflow-scheduler", [airflow, "scheduler"]),
+        Component("airflow-dag-processor", [airflow, "dag-processor"]),
+        Component("airflow-triggerer", [airflow, "triggerer"]),
+    ]
+    if settings.profile == "production":
+        for n in range(1, settings.celery_workers + 1):
+            found.append(
+                Component(
+                    f"airflow-celery-worker-{n}",
+                    [airflow, "celery", "worker", "--celery-hostname", f"aisle-worker-{n}@%h"],
+                )
+            )
+    found.append(
+        Component(
+            "mlflow",
+            [
+                str(bin_dir / "mlflow"),
+                "server",
+                "--host",
+                settings.serving_host,
+                "--port",
+                str(settings.mlflow_port),
+                "--backend-store-uri",
+                mlflow_backend_store(settings),
+                "--artifacts-destination",
+                str(settings.mlflow_dir.resolve() / "artifacts"),
+                "--workers",
+                "1",
+            ],
+            f"{settings.mlflow_url}/health",
+        )
+    )
+    return found
+
+
+def mlflow_backend_store(settings: Settings) -> str:
+    """What the MLflow server stores runs and the registry in: PostgreSQL in production, the
+    local SQLite store otherwise (tasks write it directly; the server is its UI)."""
+    if settings.profile == "production":
+        return settings.postgres_database("aisle_mlflow", "psycopg")
+    return f"sqlite:///{(settings.mlflow_dir / 'mlflow.db').resolve()}"
+
+
+def admin_token(settings: Settings) -> str:
+    """AISLE_ADMIN_TOKEN, or one generated once for this data folder (kept 0600)."""
+    if settings.admin_token is not None:
+        return settings.admin_token.get_secret_value()
+    path = settings.stack_dir / ADMIN_TOKEN_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
+
+
+def stack_env(settings: Settings) -> tuple[Settings, dict[str, str]]:
+    """The settings with the admin token in them, and the environment every component gets."""
+    from pydantic import SecretStr
+
+    settings = settings.model_copy(update={"admin_token": SecretStr(admin_token(settings))})
+    airflow_env.configure(settings)
+    env = {**os.environ, **settings.secrets_env(), "PYTHONUNBUFFERED": "1"}
+    return settings, env
+
+
+def ensure_databases(settings: Settings) -> None:
+    """The production profile's databases on the PostgreSQL server (created when missing)."""
+    if settings.profile != "production":
+        return
+    import psycopg
+
+    server = settings.postgres_database("postgres")
+    with psycopg.connect(server, autocommit=True, connect_timeout=10) as connection:
+        present = {row[0] for row in connection.execute("SELECT datname FROM pg_database")}
+        for name in PRODUCTION_DATABASES:
+            if name not in present:
+                connection.execute(f'CREATE DATABASE "{name}"')
+
+
+PRODUCTION_DATABASES = ("aisle_airflow", "aisle_mlflow", "aisle_feast")
+REDIS_DATABASES = (0, 1)  # Feast's online store, Celery's broker
+
+
+def reset_production_state(settings: Settings) -> None:
+    """Drop the production profile's databases and empty its Redis databases: a clean slate for
+    a test or a benchmark. Never called by `up`; nothing else calls it either."""
+    import psycopg
+    import redis
+
+    with psycopg.connect(settings.postgres_database("postgres"), autocommit=True) as connection:
+        for name in PRODUCTION_DATABASES:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    for db in REDIS_DATABASES:
+        redis.Redis.from_url(settings.redis_url, db=db).flushdb()
+
+
+def pid_file(settings: Settings, name: str) -> Path:
+    return settings.stack_dir / f"{name}.pid"
+
+
+def log_file(settings: Settings, name: str) -> Path:
+    return settings.stack_dir / "logs" / f"{name}.log"
+
+
+def running(settings: Settings, name: str) -> int | None:
+    """The component's pid when it runs."""
+    from serving.slots import alive
+
+    path = pid_file(settings, name)
+    if path.exists():
+        pid = int(path.read_text())
+        if alive(pid):
+            return pid
+    return None
+
+
+def up(
+    settings: Settings, on_step: Callable[[str], None] = print, timeout_s: float = 240.0
+) -> Settings:
+    """Start every component the profile needs (keeping those that run); wait until healthy.
+    Returns the settings the stack runs with (the admin token included)."""
+    from serving.cluster import start_gateway
+
+    settings, env = stack_env(settings)
+    ensure_databases(settings)
+    airflow_env.migrate_db(settings)
+    (settings.stack_dir / "logs").mkdir(parents=True, exist_ok=True)
+    started = []
+    for component in components(settings):
+        if running(settings, component.name):
+            continue
+        on_step(f"starting {component.name}")
+        with log_file(settings, component.name).open("ab") as log:
+            process = subprocess.Popen(
+                component.command,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=airflow_env.PROJECT_DIR,
+                start_new_session=True,
+            )
+        pid_file(settings, component.name).write_text(str(process.pid))
+        started.append((component, process))
+    on_step(f"starting the gateway on {settings.gateway_url}")
+    start_gateway(settings)
+    deadline = time.monotonic() + timeout_s
+    for component, process in started:
+        wait_healthy(settings, component, process, deadline)
+    wait_scheduler(settings, deadline)
+    return settings
+
+
+def wait_healthy(settings: Settings, component: Component, process, deadline: float) -> None:
+    while component.health_url:
+        if process.poll() is not None:
+            raise StackError(f"{component.name} exited; see {log_file(settings, component.name)}")
+        try:
+            if httpx.get(component.health_url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise StackError(
+                f"{component.name} did not answer on {component.health_url}; "
+                f"see {log_file(settings, component.name)}"
+            )
+        time.sleep(1)
+
+
+def wait_scheduler(settings: Settings, deadline: float) -> None:
+    """Until Airflow's health endpoint reports the scheduler and DAG processor healthy."""
+    url = f"{settings.airflow_url}/api/v2/monitor/health"
+    report = None
+    while time.monotonic() < deadline:
+        try:
+            report = httpx.get(url, timeout=2).json()
+            if all(
+                report.get(part, {}).get("status") == "healthy"
+                for part in ("metadatabase", "scheduler", "dag_processor")
+            ):
+                return
+        except (httpx.HTTPError, ValueError):
+            pass
+        time.sleep(1)
+    raise StackError(f"Airflow is not healthy: {report}; see {settings.stack_dir / 'logs'}")
+
+
+def down(settings: Settings) -> list[str]:
+    """Stop every component, slots included; returns the names stopped."""
+    from serving.cluster import down as serving_down
+    from serving.slots import terminate
+
+    settings, _ = stack_env(settings)
+    stopped = []
+    for component in reversed(components(settings)):
+        pid = running(settings, component.name)
+        if pid:
+            terminate(pid, grace_s=20)
+            stopped.append(component.name)
+        pid_file(settings, component.name).unlink(missing_ok=True)
+    serving_down(settings)
+    return stopped
+
+
+def status(settings: Settings) -> dict[str, int | None]:
+    """Each component's pid, or None when it is not running."""
+    return {c.name: running(settings, c.name) for c in components(settings)}
+
+
+def airflow_password_file(settings: Settings) -> Path:
+    """Where the simple auth manager keeps the generated password of the UI's `admin` user."""
+    return airflow_env.airflow_home(settings) / "simple_auth_manager_passwords.json.generated"
