@@ -7,6 +7,7 @@ from collections import Counter
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
@@ -84,8 +85,13 @@ def demo(
         settings = replay_settings(settings, plans)
     except (ValueError, FileNotFoundError) as exc:
         raise fail(str(exc)) from None
-    with console.status("ingesting the history"):
-        bootstrap(settings, plans, on_step=lambda m: console.print(f"[dim]{m}[/dim]"))
+    from .replay import output_to
+
+    log = settings.stack_dir / "logs" / "bootstrap.log"
+    with output_to(log) as terminal:  # Feast's and the libraries' chatter goes to the log
+        shown = Console(file=terminal)
+        with shown.status("ingesting and featurising the history"):
+            bootstrap(settings, plans, on_step=lambda m: shown.print(f"[dim]{m}[/dim]"))
     try:
         with console.status("starting the stack"):
             settings = up(settings, on_step=lambda m: console.print(f"[dim]{m}[/dim]"))

@@ -32,22 +32,24 @@ def task_result(ti_key: Any) -> Any:
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        row = (
+        row = session.execute(
             XComModel.get_many(
                 run_id=ti_key.run_id,
                 key="return_value",
                 dag_ids=ti_key.dag_id,
                 task_ids=ti_key.task_id,
                 map_indexes=ti_key.map_index,
-                session=session,
-            )
-            .with_only_columns(XComModel.value)
-            .first()
-        )
+            ).with_only_columns(XComModel.value)
+        ).first()
     if row is None:
         return None
     value = row[0]
-    return json.loads(value) if isinstance(value, str | bytes) else value
+    while isinstance(value, str | bytes):  # stored as JSON (text, in some databases twice)
+        try:
+            value = json.loads(value)
+        except ValueError:
+            break
+    return value
 
 
 def _items(result: Any) -> list[dict[str, Any]]:

@@ -102,6 +102,9 @@ def bootstrap(
     from features.ingest import ingest
     from features.pipeline import run_features
 
+    from .stack import ensure_databases
+
+    ensure_databases(settings)  # production: Feast's registry lives in PostgreSQL
     for p in plans:
         on_step(f"history of {p.flow}: {p.history.start.date()} to {p.history.end.date()}")
         ingest(p.flow, p.history.start, p.history.end, settings)

@@ -7,20 +7,23 @@ under `data/stack/`:
     airflow-celery-worker-1..N        production only (CeleryExecutor, Redis as broker)
     mlflow                            the tracking server and UI (on PostgreSQL in production;
                                       on the local SQLite store otherwise, for its UI)
-    gateway                           the serving cluster's gateway; slots come with promotions
+    supervisor                        restarts any of the above that dies
+    gateway, slots                    the serving cluster: each model's champion live
 
 On the local profile Airflow runs on SQLite with the LocalExecutor (airflow.cfg); on the
 production profile on PostgreSQL with Celery workers (`airflow_env.production_env`), against
 the host's PostgreSQL and Redis (`AISLE_POSTGRES_URL`, `AISLE_REDIS_URL`). `up` is idempotent:
 a process that is already running is kept.
 
-Secrets: Airflow's keys and the UI's password are generated into AIRFLOW_HOME (mode 0600); the
-admin token of the serving cluster is AISLE_ADMIN_TOKEN, or generated once into
-`data/stack/admin-token` (0600) when unset. None is ever printed or logged.
+Secrets: Airflow's keys and the UI's `admin` password are generated into AIRFLOW_HOME (mode
+0600; the password before Airflow would generate and print one); the serving cluster's admin
+token is AISLE_ADMIN_TOKEN, or generated once into `data/stack/admin-token` (0600) when unset.
+None is ever printed or logged.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import subprocess
@@ -47,6 +50,7 @@ class Component:
     name: str
     command: list[str]
     health_url: str | None = None  # answers 200 when the component is up
+    env: dict[str, str] | None = None  # beside the stack's environment
 
 
 def components(settings: Settings) -> list[Component]:
@@ -63,11 +67,14 @@ def components(settings: Settings) -> list[Component]:
         Component("airflow-triggerer", [airflow, "triggerer"]),
     ]
     if settings.profile == "production":
+        log_port = int(os.environ.get("AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT", "8793"))
         for n in range(1, settings.celery_workers + 1):
             found.append(
                 Component(
                     f"airflow-celery-worker-{n}",
                     [airflow, "celery", "worker", "--celery-hostname", f"aisle-worker-{n}@%h"],
+                    # each worker serves its task logs on a port of its own
+                    env={"AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(log_port + 10 * n)},
                 )
             )
     found.append(
@@ -90,6 +97,8 @@ def components(settings: Settings) -> list[Component]:
             f"{settings.mlflow_url}/health",
         )
     )
+    # last, so `down` stops it first: it restarts any other component that dies
+    found.append(Component(SUPERVISOR, [sys.executable, "-m", "aisle.stack", "supervise"]))
     return found
 
 
@@ -99,6 +108,50 @@ def mlflow_backend_store(settings: Settings) -> str:
     if settings.profile == "production":
         return settings.postgres_database("aisle_mlflow", "psycopg")
     return f"sqlite:///{(settings.mlflow_dir / 'mlflow.db').resolve()}"
+
+
+SUPERVISOR = "supervisor"
+
+
+def supervise(settings: Settings, every_s: float = 5.0) -> None:
+    """Restart any component that died (as systemd's or Kubernetes' restart policy would): an
+    Airflow scheduler exits when its database goes away (a PostgreSQL restart), a Celery worker
+    may be killed; both come back, and their runs go on. Runs until SIGTERM."""
+    import logging
+    import signal
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    log = logging.getLogger("aisle.stack.supervise")
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    _, env = stack_env(settings)
+    restarts: dict[str, float] = {}
+    while not stopping:
+        for component in components(settings):
+            if component.name == SUPERVISOR or running(settings, component.name):
+                continue
+            if not pid_file(settings, component.name).exists():
+                continue  # stopped on purpose (`down`), not died
+            if time.monotonic() - restarts.get(component.name, -60.0) < 10:
+                continue  # give a restart time before the next
+            log.warning("%s is not running: restarting it", component.name)
+            start(settings, component, env)
+            restarts[component.name] = time.monotonic()
+        time.sleep(every_s)
+
+
+def start(settings: Settings, component: Component, env: dict[str, str]) -> subprocess.Popen:
+    with log_file(settings, component.name).open("ab") as log:
+        process = subprocess.Popen(
+            component.command,
+            env={**env, **(component.env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=airflow_env.PROJECT_DIR,
+            start_new_session=True,
+        )
+    pid_file(settings, component.name).write_text(str(process.pid))
+    return process
 
 
 def admin_token(settings: Settings) -> str:
@@ -112,6 +165,18 @@ def admin_token(settings: Settings) -> str:
         with os.fdopen(descriptor, "w") as handle:
             handle.write(secrets.token_urlsafe(32))
     return path.read_text().strip()
+
+
+def ensure_ui_password(settings: Settings) -> Path:
+    """The Airflow UI's `admin` password, generated here (file mode 0600) before the API server
+    starts: Airflow's simple auth manager prints a password it generates itself to its log."""
+    path = airflow_password_file(settings)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(json.dumps({"admin": secrets.token_urlsafe(16)}) + "\n")
+    return path
 
 
 def stack_env(settings: Settings) -> tuple[Settings, dict[str, str]]:
@@ -180,34 +245,25 @@ def up(
 ) -> Settings:
     """Start every component the profile needs (keeping those that run); wait until healthy.
     Returns the settings the stack runs with (the admin token included)."""
-    from serving.cluster import start_gateway
+    from serving.cluster import up as serving_up
 
     settings, env = stack_env(settings)
     ensure_databases(settings)
     airflow_env.migrate_db(settings)
+    ensure_ui_password(settings)
     (settings.stack_dir / "logs").mkdir(parents=True, exist_ok=True)
     started = []
     for component in components(settings):
         if running(settings, component.name):
             continue
         on_step(f"starting {component.name}")
-        with log_file(settings, component.name).open("ab") as log:
-            process = subprocess.Popen(
-                component.command,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=airflow_env.PROJECT_DIR,
-                start_new_session=True,
-            )
-        pid_file(settings, component.name).write_text(str(process.pid))
-        started.append((component, process))
-    on_step(f"starting the gateway on {settings.gateway_url}")
-    start_gateway(settings)
+        started.append((component, start(settings, component, env)))
     deadline = time.monotonic() + timeout_s
     for component, process in started:
         wait_healthy(settings, component, process, deadline)
     wait_scheduler(settings, deadline)
+    on_step(f"the serving cluster: gateway on {settings.gateway_url}, champions live")
+    serving_up(settings, on_step=on_step)
     return settings
 
 
@@ -253,12 +309,12 @@ def down(settings: Settings) -> list[str]:
 
     settings, _ = stack_env(settings)
     stopped = []
-    for component in reversed(components(settings)):
+    for component in reversed(components(settings)):  # the supervisor first
         pid = running(settings, component.name)
+        pid_file(settings, component.name).unlink(missing_ok=True)
         if pid:
             terminate(pid, grace_s=20)
             stopped.append(component.name)
-        pid_file(settings, component.name).unlink(missing_ok=True)
     serving_down(settings)
     return stopped
 
@@ -271,3 +327,11 @@ def status(settings: Settings) -> dict[str, int | None]:
 def airflow_password_file(settings: Settings) -> Path:
     """Where the simple auth manager keeps the generated password of the UI's `admin` user."""
     return airflow_env.airflow_home(settings) / "simple_auth_manager_passwords.json.generated"
+
+
+if __name__ == "__main__":  # `python -m aisle.stack supervise`, started by `up`
+    from .settings import get_settings
+
+    if sys.argv[1:] != ["supervise"]:
+        raise SystemExit("usage: python -m aisle.stack supervise")
+    supervise(get_settings())

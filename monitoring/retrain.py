@@ -88,10 +88,11 @@ def decide_retrain(model: str, record: dict, settings: Settings) -> tuple[bool, 
             )
     trigger = {"interval_start": start.isoformat(), "interval_end": record["interval"]["end"]}
     write_json_atomic(trigger, state_file)
-    if record["drift"]:
-        reason = f"drift in {', '.join(record['drifted_columns']) or 'volume'}"
+    drift = f"drift in {', '.join(record['drifted_columns']) or 'volume'}"
+    if first:
+        reason = "no champion yet: the first model" + (f" ({drift})" if record["drift"] else "")
     else:
-        reason = "no champion yet: the first model"
+        reason = drift
     with (monitoring_dir(settings, model) / "retrains.jsonl").open("a") as history:
         history.write(json.dumps({**trigger, "reason": reason}) + "\n")
     return True, reason
