@@ -74,6 +74,7 @@ def demo(
     the stack, let Airflow's scheduler run ingest → features → drift → retrain → gate →
     blue-green promotion over the last intervals of both timelines, and print what happened.
     The stack keeps running afterwards (`aisle stack down` stops it)."""
+    from .airflow_api import AirflowApiError
     from .cli import data_fetch
     from .loop import LoopError, bootstrap, plan, replay_settings, run_live, summary
     from .stack import StackError, up
@@ -99,6 +100,11 @@ def demo(
             result = run_live(
                 settings, plans, on_progress=lambda s: live.update(_progress(s)), timeout_s=timeout
             )
+    except AirflowApiError as exc:
+        raise fail(
+            f"{exc}\nIf this data folder has run the loop before, its live weeks are done: start "
+            "afresh with `aisle stack down` and a new AISLE_DATA_DIR (or `make clean`)."
+        ) from None
     except (StackError, LoopError) as exc:
         raise fail(f"{exc} (logs: {settings.stack_dir / 'logs'})") from None
     print_summary(summary(settings, result))

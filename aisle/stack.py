@@ -305,18 +305,25 @@ def wait_scheduler(settings: Settings, deadline: float) -> None:
 def down(settings: Settings) -> list[str]:
     """Stop every component, slots included; returns the names stopped."""
     from serving.cluster import down as serving_down
-    from serving.slots import terminate
 
     settings, _ = stack_env(settings)
     stopped = []
     for component in reversed(components(settings)):  # the supervisor first
-        pid = running(settings, component.name)
-        pid_file(settings, component.name).unlink(missing_ok=True)
-        if pid:
-            terminate(pid, grace_s=20)
+        if running(settings, component.name):
             stopped.append(component.name)
+        stop(settings, component.name)
     serving_down(settings)
     return stopped
+
+
+def stop(settings: Settings, name: str) -> None:
+    """Stop one component on purpose: the supervisor leaves it down until the next `up`."""
+    from serving.slots import terminate
+
+    pid = running(settings, name)
+    pid_file(settings, name).unlink(missing_ok=True)
+    if pid:
+        terminate(pid, grace_s=20)
 
 
 def status(settings: Settings) -> dict[str, int | None]:

@@ -172,18 +172,25 @@ class LocalSlots:
 
 
 def alive(pid: int) -> bool:
-    """Whether the process runs (a zombie child of this one does not)."""
+    """Whether the process runs (a zombie does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    try:  # a zombie child of this process is not alive
+    try:  # a zombie child of this process is not alive; reap it
         waited, _ = os.waitpid(pid, os.WNOHANG)
-        return waited == 0
+        if waited != 0:
+            return False
     except ChildProcessError:
-        return True
+        pass
+    import psutil
+
+    try:  # nor is another process's zombie (the stack's supervisor watches others' children)
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def _tree(pid: int) -> list:

@@ -32,7 +32,9 @@ def test_tasks_build_validate_train_register_then_gate(dag):
     assert dag.timetable.asset_condition.name == f"retrain_{dag.dag_id.removesuffix('_training')}"
     assert dag.doc_md and "Rerun" in dag.doc_md
     assert dag.default_args["retries"] == 2
-    assert set(dag.params) == {"end", "members", "max_iter"}
+    assert set(dag.params) == {"end", "members", "max_iter", "force_promote"}
+    assert dag.params["force_promote"] is False  # off unless an engineer turns it on
+    assert [o.name for o in dag.get_task("gate").outlets] == ["challenger_pricing"]
 
 
 @pytest.fixture(scope="module")

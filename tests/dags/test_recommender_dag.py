@@ -29,7 +29,9 @@ def test_tasks_build_validate_train_register_then_gate(dag):
     assert dag.timetable.asset_condition.name == f"retrain_{dag.dag_id.removesuffix('_training')}"
     assert dag.doc_md and "Rerun" in dag.doc_md
     assert dag.default_args["retries"] == 2
-    assert set(dag.params) == {"end", "epochs", "spectral_rank"}
+    assert set(dag.params) == {"end", "epochs", "spectral_rank", "force_promote"}
+    assert dag.params["force_promote"] is False  # off unless an engineer turns it on
+    assert [o.name for o in dag.get_task("gate").outlets] == ["challenger_recommender"]
 
 
 @pytest.fixture(scope="module")
