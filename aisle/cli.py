@@ -346,7 +346,11 @@ def main() -> None:
     (loaded by Feast) print nanobind "leaked instance" reports that would close every command's
     output; everything the command wrote is flushed first, and the exit code is kept."""
     import logging
+    import warnings
 
+    # libraries' deprecation notices (SQLAlchemy's inside MLflow, DuckDB's inside Feast) are for
+    # their callers' developers, not for the person running a command
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
     code = 0
     try:
         app()

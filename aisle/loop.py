@@ -206,7 +206,7 @@ def champion(settings: Settings, model: str) -> dict[str, Any] | None:
         return None
     metrics = json.loads(version.tags.get("aisle.gate.metrics", "{}")).get("challenger", {})
     return {
-        "version": version.version,
+        "version": str(version.version),
         "data_interval_end": version.tags.get("data_interval_end"),
         "metrics": metrics,
         "forced_by": version.tags.get("aisle.gate.forced_by"),
