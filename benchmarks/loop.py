@@ -17,6 +17,7 @@ benchmarks/results/loop.{json,md}.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import socket
@@ -26,7 +27,7 @@ from datetime import datetime
 from urllib.parse import quote
 
 sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-from benchmarks.common import WORK, machine, provide_sources, write_results  # noqa: E402
+from benchmarks.common import RESULTS, WORK, machine, provide_sources, write_results  # noqa: E402
 
 STAGES = {
     "ingest_interactions": "ingest",
@@ -113,11 +114,15 @@ def stage_table(tasks: list[tuple[str, str, str, str]]) -> dict:
 
 def markdown(runs: list[dict]) -> str:
     lines = ["# The closed loop: one interval, ingest to promotion", ""]
-    lines += ["| profile | wall s | task s | ratio to local (wall) |", "|---|---|---|---|"]
+    lines += [
+        "| profile | wall s | task s | ratio to local (wall) | measured |",
+        "|---|---|---|---|---|",
+    ]
     local = next((r["wall_s"] for r in runs if r["profile"] == "local"), None)
     for r in runs:
         ratio = f"{r['wall_s'] / local:.2f}" if local else "—"
-        lines.append(f"| {r['profile']} | {r['wall_s']} | {r['task_seconds']} | {ratio} |")
+        when = r.get("measured_at", "")
+        lines.append(f"| {r['profile']} | {r['wall_s']} | {r['task_seconds']} | {ratio} | {when} |")
     for r in runs:
         lines += ["", f"## {r['profile']}: stages", ""]
         lines += ["| stage | task s | share of task time | from s | to s |"]
@@ -141,7 +146,12 @@ def main() -> None:
         print("PostgreSQL (5432) or Redis (6379) is not running: production profile skipped")
         wanted.remove("production")
     started = time.time()
-    runs = [run_profile(p) for p in wanted]
+    runs = [{**run_profile(p), "measured_at": time.strftime("%Y-%m-%d %H:%M")} for p in wanted]
+    # a profile not run now keeps its last figures (each run is stamped with its time)
+    previous = RESULTS / "loop.json"
+    if previous.exists():
+        kept = [r for r in json.loads(previous.read_text())["runs"] if r["profile"] not in wanted]
+        runs = sorted(runs + kept, key=lambda r: r["profile"] != "local")
     report = {"machine": machine(), "seconds": round(time.time() - started), "runs": runs}
     write_results("loop", report, markdown(runs))
 

@@ -127,7 +127,7 @@ def api(finished_loop):
 def _task_links(api, dag_id: str, task_id: str) -> dict[str, str | None]:
     run = next(r for r in reversed(api.runs(dag_id)) if r["state"] == "success")
     path = f"/dags/{dag_id}/dagRuns/{quote(run['dag_run_id'], safe='')}/taskInstances/{task_id}"
-    return api._call("GET", f"{path}/links")
+    return api._call("GET", f"{path}/links")["extra_links"]
 
 
 def test_task_pages_link_to_mlflow_the_report_and_the_audit(finished_loop, api):
@@ -188,6 +188,7 @@ def test_the_airflow_ui_in_headless_chromium(finished_loop, api):
         header = page.get_by_test_id("header-card")
         expect(header).to_contain_text(run["dag_run_id"])
         expect(header.get_by_test_id("state-badge")).to_have_text("Success")
+        expect(page.get_by_test_id("table-cell-state").first).to_have_text("Success")  # loaded
         page.screenshot(path=str(SCREENSHOTS / "airflow-promotion-run.png"), full_page=True)
         browser.close()
     assert (SCREENSHOTS / "airflow-dags.png").stat().st_size > 10_000
