@@ -41,6 +41,10 @@ def shifted_shop(tmp_path_factory) -> Settings:
     settings = get_settings(
         data_dir=tmp_path_factory.mktemp("drift") / "data",
         interactions_source="simulator",
+        # a retrain is asked for only when the history covers the training windows
+        # (test + 2 x valid days): 21 of the shop's 42 days
+        recommender_valid_days=7,
+        recommender_test_days=7,
         simulator={
             "events": 3_000 * 42,
             "users": 5_000,
@@ -152,23 +156,29 @@ def test_the_cli_checks_a_span_and_plots_its_timeline(shifted_shop, tmp_path):
 
     data_dir = tmp_path / "data"
     shutil.copytree(shifted_shop.data_dir / "curated", data_dir / "curated")
-    env = {
+    env = {  # a data folder of its own: no champion there
         "AISLE_INTERACTIONS_SOURCE": "simulator",
         "AISLE_DATA_DIR": str(data_dir),
+        "AISLE_RECOMMENDER_VALID_DAYS": "7",
+        "AISLE_RECOMMENDER_TEST_DAYS": "7",
     }
     runner = CliRunner()
     args = ["drift", "check", "recommender", "--start", "2024-02-03", "--end", "2024-02-07"]
     result = runner.invoke(app, args, env=env, terminal_width=200)
     assert result.exit_code == 0, result.output
-    assert "2024-02-05" in result.output and "yes" in result.output  # the shift, retrained
+    assert "2024-02-05" in result.output and "yes" in result.output  # the shift, detected
     result = runner.invoke(app, ["drift", "timeline", "recommender"], env=env)
     assert result.exit_code == 0, result.output
     folder = data_dir / "monitoring" / "recommender"
     assert (folder / "drift_timeline.png").read_bytes()[:4] == b"\x89PNG"
     page = (folder / "drift_timeline.html").read_text()
     assert page.count("<tr>") == 1 + 4  # the header and four days
-    retrains = (folder / "retrains.jsonl").read_text().splitlines()
-    assert len(retrains) == 1 and "2024-02-05" in retrains[0]  # the cool-down held the rest
+    retrains = [json.loads(line) for line in (folder / "retrains.jsonl").read_text().splitlines()]
+    # no champion: the first day asks for a first model; the 72 h cool-down holds the shift on
+    # the 5th, the 6th (drifted) asks again
+    assert [r["interval_start"][:10] for r in retrains] == ["2024-02-03", "2024-02-06"]
+    assert retrains[0]["reason"].startswith("no champion yet: the first model")
+    assert "category" in retrains[1]["reason"]
 
 
 def test_no_timeline_yet_is_a_clear_error(tmp_path):

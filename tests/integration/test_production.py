@@ -169,11 +169,17 @@ def _wait_task(api, dag_id, run_id, task_id, states: set[str], timeout_s: float 
 def test_a_worker_killed_mid_task_is_survived_without_duplicates(production, api):
     settings, _ = production
     run_id = _trigger(api, "ingest_sales", logical_date=f"{WEEK[1]}T00:00:00Z")
-    ti = _wait_task(api, "ingest_sales", run_id, "etl_sales", {"running"})
-    workers = {
-        n: stack.running(settings, f"airflow-celery-worker-{n}") for n in (1, 2)
-    }  # the worker whose process tree holds the task's process dies with all of it
-    victim = next(n for n, pid in workers.items() if pid and ti["pid"] in _tree_pids(pid))
+    workers = {n: stack.running(settings, f"airflow-celery-worker-{n}") for n in (1, 2)}
+    victim = None
+    deadline = time.monotonic() + 300
+    while victim is None and time.monotonic() < deadline:
+        ti = _wait_task(api, "ingest_sales", run_id, "etl_sales", {"running"})
+        # the worker whose process tree holds the task's process dies with all of it
+        victim = next(
+            (n for n, pid in workers.items() if pid and ti["pid"] in _tree_pids(pid)), None
+        )
+        time.sleep(0 if victim else 0.5)
+    assert victim is not None, f"no worker runs etl_sales: {ti}"
     for process in [
         psutil.Process(workers[victim]),
         *psutil.Process(workers[victim]).children(recursive=True),
