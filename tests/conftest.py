@@ -102,6 +102,22 @@ def _port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def free_port_range(span: int = 1) -> int:
+    """A port p with p..p+span-1 free (a stack's slots take base+1..base+4)."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port + span < 65000 and not any(_port_open(port + i) for i in range(span)):
+            return port
+    raise RuntimeError("no free port range")
+
+
+@pytest.fixture(scope="session")
+def free_port() -> Callable[..., int]:
+    return free_port_range
+
+
 @pytest.fixture
 def production_services() -> dict[str, str]:
     """The production profile's settings over the CI host's PostgreSQL and Redis.

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 from pathlib import Path
 from urllib.parse import quote
 
@@ -26,38 +25,22 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 
 
-def _free_port(span: int = 1) -> int:
-    """A port p with p..p+span-1 free (slots take base+1..base+4)."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port + span < 65000 and all(_is_free(port + i) for i in range(span)):
-            return port
-    raise RuntimeError("no free port range")
-
-
-def _is_free(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) != 0
-
-
 @pytest.fixture(scope="module")
-def finished_loop(prepared_settings: Settings, tmp_path_factory):
+def finished_loop(prepared_settings: Settings, tmp_path_factory, free_port):
     data_dir = tmp_path_factory.mktemp("loop") / "data"
     data_dir.mkdir()
     (data_dir / "sources").symlink_to(prepared_settings.sources_dir.resolve())
     os.environ["AIRFLOW_HOME"] = str(data_dir / "airflow")  # restored after the module
-    os.environ["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] = str(_free_port())
-    os.environ["AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT"] = str(_free_port())
+    os.environ["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] = str(free_port())
+    os.environ["AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT"] = str(free_port())
     settings = prepared_settings.model_copy(
         update={
             "data_dir": data_dir,
             "interactions_schedule": "@weekly",
-            "airflow_port": _free_port(),
-            "mlflow_port": _free_port(),
-            "gateway_port": _free_port(),
-            "slot_port_base": _free_port(span=5),
+            "airflow_port": free_port(),
+            "mlflow_port": free_port(),
+            "gateway_port": free_port(),
+            "slot_port_base": free_port(span=5),
             "promotion": prepared_settings.promotion.model_copy(
                 update={"shadow_seconds": 3.0, "analysis_seconds": 5.0}
             ),
@@ -156,7 +139,8 @@ def test_task_pages_link_to_mlflow_the_report_and_the_audit(finished_loop, api):
 def test_the_airflow_ui_in_headless_chromium(finished_loop, api):
     """Sign in through the form with the generated password, see the DAG list, open a finished
     promotion run; a screenshot of each page is kept."""
-    playwright = pytest.importorskip("playwright.sync_api")
+    import playwright.sync_api as playwright  # a dev dependency: missing is a failure
+
     if not shutil.which("chromium") and not Path("/usr/bin/chromium").exists():
         pytest.fail("Debian's chromium is missing: run `make browser`")
     settings, _ = finished_loop

@@ -36,25 +36,16 @@ WEEK = ("1992-09-10", "1992-09-17")  # history weeks of Dominick's the faults re
 OTHER_WEEK = ("1992-09-03", "1992-09-10")
 
 
-def _free_port(span: int = 1) -> int:
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port + span < 65000 and all(_is_free(port + i) for i in range(span)):
-            return port
-    raise RuntimeError("no free port range")
-
-
-def _is_free(port: int) -> bool:
+def _answers(port: int) -> bool:
     with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) != 0
+        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 @pytest.fixture(scope="module")
-def production(prepared_settings: Settings, tmp_path_factory):
+def production(prepared_settings: Settings, tmp_path_factory, free_port):
     """The loop, once, on a fresh production stack (fresh databases, emptied Redis dbs)."""
-    if not os.environ.get("CI") and not (not _is_free(5432) and not _is_free(6379)):
+    if not os.environ.get("CI") and not all(_answers(port) for port in (5432, 6379)):
+        # a developer's machine without the services; in CI (which starts them) never skipped
         pytest.skip("the production profile needs PostgreSQL (5432) and Redis (6379)")
     data_dir = tmp_path_factory.mktemp("production") / "data"
     data_dir.mkdir()
@@ -62,8 +53,8 @@ def production(prepared_settings: Settings, tmp_path_factory):
     os.environ.update(  # restored after the module
         {
             "AIRFLOW_HOME": str(data_dir / "airflow"),
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
-            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
             # a task whose worker died is failed (and retried) after 30 s without a heartbeat
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
             # MLflow's client gives up quickly, so Airflow's retries do the waiting
@@ -76,10 +67,10 @@ def production(prepared_settings: Settings, tmp_path_factory):
             "data_dir": data_dir,
             "profile": "production",
             "interactions_schedule": "@weekly",
-            "airflow_port": _free_port(),
-            "mlflow_port": _free_port(),
-            "gateway_port": _free_port(),
-            "slot_port_base": _free_port(span=5),
+            "airflow_port": free_port(),
+            "mlflow_port": free_port(),
+            "gateway_port": free_port(),
+            "slot_port_base": free_port(span=5),
             "feast_registry_url": None,
             "feast_redis": None,
             "mlflow_tracking_uri": None,
