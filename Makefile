@@ -3,6 +3,7 @@
 #               scheduler runs ingest -> features -> drift -> retrain -> gate -> promotion over
 #               the last weeks of both timelines; ends with both models live and a summary
 #   make test   the test suite (what CI runs)
+#   make test-fast  unit and DAG tests only (a few minutes), for everyday work
 # Also: make stack (start everything; AISLE_PROFILE=production for Celery/PostgreSQL/Redis),
 #       make stack-down, make browser (Debian's chromium for the UI test).
 # Every target bootstraps .venv from requirements.lock; nothing is installed by hand.
@@ -20,7 +21,7 @@ export AIRFLOW_HOME   ?= $(abspath $(DATA_DIR))/airflow
 export AIRFLOW_CONFIG ?= $(abspath airflow.cfg)
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: venv data demo stack stack-down browser test lint lock bench clean
+.PHONY: venv data demo stack stack-down browser test test-fast lint lock bench clean
 
 venv: $(VENV)/.installed
 
@@ -51,9 +52,17 @@ browser:
 	@test -x /usr/bin/chromium || { apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# Two pytest-xdist workers: much of the suite waits on stacks, servers and schedulers, so two
+# share the two cores well; tests that share a server stay on one worker (tests/conftest.py).
+TEST_WORKERS ?= 2
+
 test: venv browser
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
+
+test-fast: venv
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q tests/unit tests/dags
 
 lint: venv
 	$(BIN)/ruff check .
@@ -73,6 +82,7 @@ bench: data
 	$(BIN)/python benchmarks/catalogue.py
 	$(BIN)/python benchmarks/drift.py
 	$(BIN)/python benchmarks/drift_replays.py
+	$(BIN)/python benchmarks/replay.py
 	$(BIN)/python benchmarks/loop.py
 
 clean:

@@ -3,16 +3,13 @@ what the registered recommender suggests."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from .cli_common import DataDir, End, console, fail
-from .settings import get_settings
-
-if TYPE_CHECKING:
-    pass
+from .settings import Settings, get_settings
 
 train_app = typer.Typer(help="Train a model as its training DAG does.", no_args_is_help=True)
 
@@ -142,7 +139,7 @@ def pricing(
         raise fail(str(exc)) from None
     console.print(f"[green]✓[/green] training set {path}")
     _validate("pricing", path, settings)
-    total = _pricing_fits(members)
+    total = _pricing_fits(config, settings)
     with Progress(
         TextColumn("[bold]training"),
         BarColumn(),
@@ -175,12 +172,12 @@ def pricing(
     _gate("pricing", registered, settings)
 
 
-def _pricing_fits(members: int | None) -> int:
+def _pricing_fits(config: dict[str, Any], settings: Settings) -> int:
     """Fits a training run makes: one per l2 of the grid, then one per ensemble member."""
-    from training.pricing.model import PricingConfig
+    from training.pricing.pipeline import pricing_config
 
-    default = PricingConfig()
-    return len(default.l2_grid) + (members if members is not None else default.members)
+    resolved = pricing_config(config, settings)
+    return len(resolved.l2_grid) + resolved.members
 
 
 def _check_device(device: str | None) -> None:

@@ -52,6 +52,19 @@ def timeline(settings: Settings, flow: str) -> tuple[datetime, datetime]:
     return _utc(bounds["min"]), _utc(bounds["max"])
 
 
+def source_rows(settings: Settings, flow: str, start: datetime, end: datetime) -> int:
+    """Rows of the flow's prepared source whose event time is in [start, end): what a replay
+    of that span must account for, row by row."""
+    source = source_of(settings, flow, flow)
+    column = flow_time_column(flow)
+    table = ds.dataset(prepared_path(settings, source.dataset, flow))
+    times = table.to_table(columns=[column])[column]
+    zone = times.type.tz
+    bounds = [_utc(t) if zone else _utc(t).replace(tzinfo=None) for t in (start, end)]
+    inside = pc.and_(pc.greater_equal(times, bounds[0]), pc.less(times, bounds[1]))
+    return int(pc.sum(inside).as_py() or 0)
+
+
 def flow_time_column(flow: str) -> str:
     from aisle.schemas import table_spec
 

@@ -6,6 +6,7 @@ Nothing happens at import: call `get_settings()` where the value is needed.
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -237,6 +238,23 @@ class Settings(BaseSettings):
     pricing_test_weeks: int = Field(
         default=8, gt=0, description="Weeks at the end of the data interval held out as test."
     )
+    training_config: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Per model, changes to its training configuration (the fields of "
+        "training/<model>/model.py's config) for every run the DAGs and the CLI start; a run's "
+        'own params win. E.g. AISLE_TRAINING_CONFIG=\'{"pricing": {"members": 2}}\' for a '
+        "quicker, less certain ensemble.",
+    )
+    task_threads: int | None = Field(
+        default=None,
+        ge=1,
+        description="CPU threads the numeric libraries (torch, OpenMP, BLAS) of each process of "
+        "the stack may use: its tasks run side by side, and threads beyond the cores spin "
+        "against each other (an L-BFGS step took 2.3x longer with two threads than with one "
+        "beside a busy second core). Unset: the cores divided by the four tasks Airflow runs "
+        "at once (airflow.cfg parallelism), at least one. OMP_NUM_THREADS in the environment "
+        "wins.",
+    )
     serving_host: str = Field(
         default="127.0.0.1", description="Interface the gateway and the local slots listen on."
     )
@@ -414,6 +432,9 @@ class Settings(BaseSettings):
             return self.sales_source
         raise ValueError(f"no source setting for table {table!r}")
 
+    def threads_per_task(self) -> int:
+        return self.task_threads or max(1, (os.cpu_count() or 1) // TASKS_AT_ONCE)
+
     def to_env(self) -> dict[str, str]:
         """These settings as AISLE_* variables, for processes that must see the same values.
         Secrets are left out (they are exported nowhere, and logged never): a child process that
@@ -437,6 +458,7 @@ class Settings(BaseSettings):
 
 
 SECRET_FIELDS = ("admin_token", "api_keys")
+TASKS_AT_ONCE = 4  # airflow.cfg: [core] parallelism
 
 
 def get_settings(**overrides: object) -> Settings:

@@ -185,8 +185,18 @@ def stack_env(settings: Settings) -> tuple[Settings, dict[str, str]]:
 
     settings = settings.model_copy(update={"admin_token": SecretStr(admin_token(settings))})
     airflow_env.configure(settings)
-    env = {**os.environ, **settings.secrets_env(), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, **settings.secrets_env(), **thread_env(settings), "PYTHONUNBUFFERED": "1"}
     return settings, env
+
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def thread_env(settings: Settings) -> dict[str, str]:
+    """How many threads each component's numeric libraries start (torch reads OMP_NUM_THREADS):
+    `settings.threads_per_task()`, unless the environment already says."""
+    threads = str(settings.threads_per_task())
+    return {name: os.environ.get(name, threads) for name in THREAD_VARIABLES}
 
 
 def ensure_databases(settings: Settings) -> None:
@@ -304,15 +314,21 @@ def wait_scheduler(settings: Settings, deadline: float) -> None:
 
 def down(settings: Settings) -> list[str]:
     """Stop every component, slots included; returns the names stopped."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from serving.cluster import down as serving_down
 
     settings, _ = stack_env(settings)
-    stopped = []
-    for component in reversed(components(settings)):  # the supervisor first
-        if running(settings, component.name):
-            stopped.append(component.name)
-        stop(settings, component.name)
-    serving_down(settings)
+    names = [c.name for c in components(settings)]
+    stopped = [name for name in reversed(names) if running(settings, name)]
+    stop(settings, SUPERVISOR)  # first: it would restart the others
+    # each drains on its own (up to its grace period): side by side, not one after another
+    rest = [name for name in names if name != SUPERVISOR]
+    with ThreadPoolExecutor(len(rest) + 1) as pool:
+        waits = [pool.submit(stop, settings, name) for name in rest]
+        waits.append(pool.submit(serving_down, settings))
+        for wait in waits:
+            wait.result()
     return stopped
 
 

@@ -11,6 +11,13 @@ from pathlib import Path
 
 import pytest
 
+# `make test` runs the suite on pytest-xdist workers side by side: each worker's numeric
+# libraries get a share of the cores (threads beyond them spin against each other), and every
+# stack a test starts inherits it.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
+
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="aisle-tests-"))
 os.environ["AISLE_DATA_DIR"] = str(_SESSION_DIR / "data")
 os.environ["AIRFLOW_HOME"] = str(_SESSION_DIR / "airflow")
@@ -23,6 +30,47 @@ from aisle.settings import Settings, get_settings  # noqa: E402
 from features.storage import Interval, partition_dir  # noqa: E402
 
 airflow_env.configure(get_settings())
+
+
+# Tests that share something beyond their own folders run on one worker, one after another:
+# the serving cluster listens on fixed ports; the host's PostgreSQL and Redis are restarted and
+# stopped by the production profile's fault tests. Every other module is a group of its own,
+# so its module fixtures (a stack, a loop) are built once.
+SHARED_BY_FIXTURE = {
+    "cluster": "serving-cluster",
+    "production_services": "host-services",
+    "production": "host-services",  # tests/integration/test_production.py's running stack
+}
+
+
+# The longest groups start first (`--no-loadscope-reorder` keeps this order), so the workers
+# finish together rather than one waiting on a stack started last.
+LONGEST_FIRST = (
+    "host-services",
+    "tests/integration/test_loop.py",
+    "serving-cluster",
+    "tests/dags/test_drift_monitor_dag.py",
+    "tests/unit/test_recommender_protocol_a.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    groups: dict[str, str] = {}  # module -> group: a module that shares anything joins wholly
+    for item in items:
+        module = item.nodeid.split("::")[0]
+        shared = [SHARED_BY_FIXTURE[f] for f in item.fixturenames if f in SHARED_BY_FIXTURE]
+        if shared or module not in groups:
+            groups[module] = shared[0] if shared else module
+    group_of = {item.nodeid: groups[item.nodeid.split("::")[0]] for item in items}
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(group_of[item.nodeid]))
+    if config.getoption("dist", "no") != "no":
+
+        def rank(item: pytest.Item) -> int:
+            group = group_of[item.nodeid]
+            return LONGEST_FIRST.index(group) if group in LONGEST_FIRST else len(LONGEST_FIRST)
+
+        items.sort(key=rank)  # stable: within a group, the order of collection
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -95,6 +143,16 @@ def prepared_copy(prepared_settings: Settings, tmp_path: Path) -> Settings:
     data_dir.mkdir()
     (data_dir / "sources").symlink_to(prepared_settings.sources_dir.resolve())
     return prepared_settings.model_copy(update={"data_dir": data_dir})
+
+
+@pytest.fixture(scope="session")
+def quick_training() -> dict[str, dict]:
+    """The training configuration of the stacks the loop tests start (AISLE_TRAINING_CONFIG):
+    one l2 and one fold instead of tuning a grid, two ensemble members, 100 L-BFGS steps; a
+    pricing model in seconds. What these tests prove is the loop (the scheduler's runs, the
+    gate, the promotion), the same code at any size; the full configuration's quality is
+    benchmarks/pricing.py's and tests/integration/test_pricing_simulator.py's."""
+    return {"pricing": {"l2_grid": [30.0], "valid_folds": 1, "members": 2, "max_iter": 100}}
 
 
 def _port_open(port: int) -> bool:

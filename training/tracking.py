@@ -116,7 +116,8 @@ def lineage(settings: Settings, metadata: dict[str, Any], training_set: Path) ->
 
 def config_with(default: Any, changes: Any, model: str) -> Any:
     """`default` (a dataclass config) with `changes` applied: a config of the same type is taken
-    as it is, a dict (a DAG's params) changes the fields it names; None values keep the default."""
+    as it is, a dict (a DAG's params, a setting) changes the fields it names; None values keep
+    the default; a list given for a tuple field (JSON has no tuples) becomes a tuple."""
     from dataclasses import fields, replace
 
     if isinstance(changes, type(default)):
@@ -126,7 +127,17 @@ def config_with(default: Any, changes: Any, model: str) -> Any:
     unknown = sorted(set(given) - known)
     if unknown:
         raise ValueError(f"unknown {model} settings {unknown}; known: {sorted(known)}")
+    for name, value in given.items():
+        if isinstance(getattr(default, name), tuple) and isinstance(value, list):
+            given[name] = tuple(value)
     return replace(default, **given)
+
+
+def run_config(default: Any, changes: Any, model: str, settings: Settings) -> Any:
+    """The configuration a training run uses: `default`, changed by the setting
+    `training_config[model]` (a deployment's choice), then by `changes` (the run's own)."""
+    configured = config_with(default, settings.training_config.get(model), model)
+    return config_with(configured, changes, model)
 
 
 def training_end(params: Any, triggering_asset_events: Any, data_interval_end: Any) -> Any:

@@ -26,7 +26,7 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 
 
 @pytest.fixture(scope="module")
-def finished_loop(prepared_settings: Settings, tmp_path_factory, free_port):
+def finished_loop(prepared_settings: Settings, tmp_path_factory, free_port, quick_training):
     data_dir = tmp_path_factory.mktemp("loop") / "data"
     data_dir.mkdir()
     (data_dir / "sources").symlink_to(prepared_settings.sources_dir.resolve())
@@ -37,6 +37,7 @@ def finished_loop(prepared_settings: Settings, tmp_path_factory, free_port):
         update={
             "data_dir": data_dir,
             "interactions_schedule": "@weekly",
+            "training_config": quick_training,
             "airflow_port": free_port(),
             "mlflow_port": free_port(),
             "gateway_port": free_port(),

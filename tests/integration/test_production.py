@@ -42,7 +42,7 @@ def _answers(port: int) -> bool:
 
 
 @pytest.fixture(scope="module")
-def production(prepared_settings: Settings, tmp_path_factory, free_port):
+def production(prepared_settings: Settings, tmp_path_factory, free_port, quick_training):
     """The loop, once, on a fresh production stack (fresh databases, emptied Redis dbs)."""
     if not os.environ.get("CI") and not all(_answers(port) for port in (5432, 6379)):
         # a developer's machine without the services; in CI (which starts them) never skipped
@@ -67,6 +67,7 @@ def production(prepared_settings: Settings, tmp_path_factory, free_port):
             "data_dir": data_dir,
             "profile": "production",
             "interactions_schedule": "@weekly",
+            "training_config": quick_training,
             "airflow_port": free_port(),
             "mlflow_port": free_port(),
             "gateway_port": free_port(),

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from aisle import cli_price, cli_train
 from aisle.cli import app
 from aisle.cli_price import NoOnlineFeatures, Objective, guardrails_from_options, pricing_row
+from aisle.settings import get_settings
 from training.pricing.model import PricingConfig
 from training.pricing.optimiser import GuardrailError, Guardrails, violations
 from training.pricing.train import train_pricing
@@ -216,10 +217,18 @@ def test_train_pricing_runs_the_dags_steps_and_prints_the_summary(tmp_path, monk
         assert phrase in text
 
 
-def test_the_progress_bar_counts_every_fit():
+def test_the_progress_bar_counts_every_fit(tmp_path):
     config = PricingConfig()
-    assert cli_train._pricing_fits(None) == len(config.l2_grid) + config.members
-    assert cli_train._pricing_fits(2) == len(config.l2_grid) + 2
+    settings = get_settings(data_dir=tmp_path)
+    unset = {"members": None, "max_iter": None}
+    assert cli_train._pricing_fits(unset, settings) == len(config.l2_grid) + config.members
+    assert cli_train._pricing_fits({"members": 2}, settings) == len(config.l2_grid) + 2
+    # a deployment's setting changes the default, a run's option wins over it
+    quick = settings.model_copy(
+        update={"training_config": {"pricing": {"members": 1, "l2_grid": [30]}}}
+    )
+    assert cli_train._pricing_fits(unset, quick) == 1 + 1
+    assert cli_train._pricing_fits({"members": 3}, quick) == 1 + 3
 
 
 # -- quotes from a tiny model ------------------------------------------------------------------

@@ -49,3 +49,22 @@ def test_the_admin_token_is_generated_once_and_private(tmp_path):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     given = get_settings(data_dir=tmp_path, admin_token="from-the-environment")
     assert stack.admin_token(given) == "from-the-environment"
+
+
+def test_each_component_starts_its_numeric_libraries_with_a_share_of_the_cores(
+    tmp_path, monkeypatch
+):
+    for name in stack.THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    settings = get_settings(data_dir=tmp_path)
+    assert settings.threads_per_task() == 1  # two cores, four tasks at once
+    monkeypatch.setattr("os.cpu_count", lambda: 32)
+    assert settings.threads_per_task() == 8
+    assert set(stack.thread_env(settings).values()) == {"8"}
+    chosen = get_settings(data_dir=tmp_path, task_threads=3)
+    assert stack.thread_env(chosen)["OMP_NUM_THREADS"] == "3"
+    _, env = stack.stack_env(chosen)
+    assert env["OMP_NUM_THREADS"] == "3"  # what every component is started with
+    monkeypatch.setenv("OMP_NUM_THREADS", "5")  # an operator's own choice wins
+    assert stack.thread_env(chosen)["OMP_NUM_THREADS"] == "5"

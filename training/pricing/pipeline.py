@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from aisle.settings import Settings, get_settings
-from training.tracking import When, as_utc, config_with
+from training.tracking import When, as_utc, run_config
 
 from .dataset import PricingData, WeeklyWindows, build_training_set
 from .model import PricingConfig
@@ -72,7 +72,7 @@ def train_step(
     from .evaluate import OURS, elasticity_distribution, elasticity_table, holdout_table
 
     settings = settings or get_settings()
-    config = _config(config)
+    config = pricing_config(config, settings)
     training_set = Path(training_set)
     data = PricingData.load(training_set)
     windows = data.metadata["windows"]
@@ -182,10 +182,14 @@ def register_step(
     }
 
 
-def _config(config: PricingConfig | dict[str, Any] | None) -> PricingConfig:
+def pricing_config(
+    config: PricingConfig | dict[str, Any] | None = None, settings: Settings | None = None
+) -> PricingConfig:
+    """The configuration a run trains with: the default, the setting `training_config.pricing`,
+    then `config` (a DAG's params or the CLI's options)."""
     if isinstance(config, dict) and config.get("l2_grid") is not None:
-        config = {**config, "l2_grid": tuple(float(v) for v in config["l2_grid"])}
-    return config_with(PricingConfig(), config, "pricing")
+        config = {**config, "l2_grid": [float(v) for v in config["l2_grid"]]}
+    return run_config(PricingConfig(), config, "pricing", settings or get_settings())
 
 
 def _markdown(table: dict[str, dict[str, float]]) -> str:

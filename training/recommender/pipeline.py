@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from aisle.settings import Settings, get_settings
-from training.tracking import When, as_utc, config_with
+from training.tracking import When, as_utc, run_config
 
 from .dataset import RecommenderData, TemporalWindows, build_training_set
 from .model import RecommenderConfig
@@ -92,7 +92,7 @@ def train_step(
     from .predict import Recommender
 
     settings = settings or get_settings()
-    config = _config(config)
+    config = recommender_config(config, settings)
     training_set = Path(training_set)
     data = RecommenderData.load(training_set)
     windows = data.metadata["windows"]
@@ -189,8 +189,12 @@ def register_step(
     }
 
 
-def _config(config: RecommenderConfig | dict[str, Any] | None) -> RecommenderConfig:
-    return config_with(RecommenderConfig(), config, "recommender")
+def recommender_config(
+    config: RecommenderConfig | dict[str, Any] | None = None, settings: Settings | None = None
+) -> RecommenderConfig:
+    """The configuration a run trains with: the default, the setting
+    `training_config.recommender`, then `config` (a DAG's params or the CLI's options)."""
+    return run_config(RecommenderConfig(), config, "recommender", settings or get_settings())
 
 
 def _evaluation_record(table: dict, data: RecommenderData, windows: dict) -> dict[str, Any]:
