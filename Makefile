@@ -58,7 +58,7 @@ TEST_WORKERS ?= 2
 
 test: venv browser
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
 test-fast: venv
 	$(BIN)/ruff check .

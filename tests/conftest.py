@@ -32,17 +32,24 @@ from features.storage import Interval, partition_dir  # noqa: E402
 airflow_env.configure(get_settings())
 
 
-# Tests that share something beyond their own folders run on one worker, one after another:
-# the serving cluster listens on fixed ports; the host's PostgreSQL and Redis are restarted and
-# stopped by the production profile's fault tests. Every other module is a group of its own,
-# so its module fixtures (a stack, a loop) are built once.
-SHARED_BY_FIXTURE = {
+# Tests that share something beyond their own folders run on one xdist worker, one after
+# another: the serving cluster listens on fixed ports; the host's PostgreSQL and Redis are
+# restarted and stopped by the production profile's fault tests. Every other module is a group
+# of its own, so its module fixtures (a stack, a loop) are built once. (xdist's own
+# `--dist loadgroup` cannot rename pytest 9's node ids, so the groups are this scheduler's.)
+SHARED_GROUPS = {
+    "tests/serving/test_cluster.py": "serving-cluster",
+    "tests/serving/test_schemathesis.py": "serving-cluster",
+    "tests/integration/test_production.py": "host-services",
+    "tests/unit/test_store.py": "host-services",
+    "tests/unit/test_pricing_features.py": "host-services",
+}
+# The fixtures that reach a shared server: a module using one must be listed above.
+SHARED_FIXTURES = {
     "cluster": "serving-cluster",
     "production_services": "host-services",
     "production": "host-services",  # tests/integration/test_production.py's running stack
 }
-
-
 # The longest groups start first (`--no-loadscope-reorder` keeps this order), so the workers
 # finish together rather than one waiting on a stack started last.
 LONGEST_FIRST = (
@@ -54,20 +61,33 @@ LONGEST_FIRST = (
 )
 
 
+def worker_group(nodeid: str) -> str:
+    module = nodeid.split("::")[0]
+    return SHARED_GROUPS.get(module, module)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):  # `make test`'s scheduler
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedServerScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return worker_group(nodeid)
+
+    return SharedServerScheduling(config, log)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    groups: dict[str, str] = {}  # module -> group: a module that shares anything joins wholly
     for item in items:
-        module = item.nodeid.split("::")[0]
-        shared = [SHARED_BY_FIXTURE[f] for f in item.fixturenames if f in SHARED_BY_FIXTURE]
-        if shared or module not in groups:
-            groups[module] = shared[0] if shared else module
-    group_of = {item.nodeid: groups[item.nodeid.split("::")[0]] for item in items}
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(group_of[item.nodeid]))
+        for fixture in set(item.fixturenames) & set(SHARED_FIXTURES):
+            if worker_group(item.nodeid) != SHARED_FIXTURES[fixture]:
+                raise pytest.UsageError(
+                    f"{item.nodeid} uses the shared fixture {fixture!r}: add its module to "
+                    f"SHARED_GROUPS as {SHARED_FIXTURES[fixture]!r} (tests/conftest.py)"
+                )
     if config.getoption("dist", "no") != "no":
 
         def rank(item: pytest.Item) -> int:
-            group = group_of[item.nodeid]
+            group = worker_group(item.nodeid)
             return LONGEST_FIRST.index(group) if group in LONGEST_FIRST else len(LONGEST_FIRST)
 
         items.sort(key=rank)  # stable: within a group, the order of collection
@@ -100,16 +120,25 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture(scope="session")
 def prepared_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """A data folder with the built-in sources prepared once for the session."""
+    """A data folder of the session's own, over the built-in sources prepared once for the
+    whole run: xdist's workers share one sources folder, the first to arrive prepares it
+    (`prepare` skips what is prepared; the lock keeps the others waiting meanwhile)."""
+    from filelock import FileLock
+
     from features.sources.prepare import prepare
 
-    settings = get_settings(
-        data_dir=tmp_path_factory.mktemp("prepared") / "data",
-        simulator={"events": 20_000, "users": 500, "items": 200, "days": 28},
-    )
-    for name in ("movielens", "orange_juice", "simulator"):
-        prepare(settings, name)
-    return settings
+    run_dir = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        run_dir = run_dir.parent  # the workers' folders sit side by side in it
+    simulator = {"events": 20_000, "users": 500, "items": 200, "days": 28}
+    shared = get_settings(data_dir=run_dir / "prepared-sources" / "data", simulator=simulator)
+    with FileLock(str(run_dir / "prepared-sources.lock")):
+        for name in ("movielens", "orange_juice", "simulator"):
+            prepare(shared, name)
+    data_dir = tmp_path_factory.mktemp("prepared") / "data"
+    data_dir.mkdir()
+    (data_dir / "sources").symlink_to(shared.sources_dir.resolve())
+    return shared.model_copy(update={"data_dir": data_dir})
 
 
 DAY = Interval.parse("2024-03-01", "2024-03-02")

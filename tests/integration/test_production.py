@@ -92,9 +92,16 @@ def production(prepared_settings: Settings, tmp_path_factory, free_port, quick_t
 
 @pytest.fixture(scope="module")
 def api(production):
+    """Airflow's API on the production stack. The fault tests re-ingest history weeks; with the
+    loop done, what those runs would set off downstream (features, drift, a pricing retrain)
+    is paused, so each fault meets only the run it is about (the MLflow outage a training run
+    of its own, not a cascade competing for the two cores)."""
     from aisle.airflow_api import AirflowApi
 
-    return AirflowApi(production[0])
+    api = AirflowApi(production[0])
+    for dag_id in ("features", "drift_monitor", "pricing_training", "promote_model"):
+        api.pause(dag_id, True)
+    return api
 
 
 def test_the_loop_runs_on_celery_postgres_and_redis(production, api):
