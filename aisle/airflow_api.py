@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from .settings import Settings
+from core.settings import Settings
 
 
 class AirflowApiError(RuntimeError):

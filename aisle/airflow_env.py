@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .settings import Settings
+from core.settings import Settings
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 

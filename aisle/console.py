@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from .settings import Settings, get_settings
+from core.settings import Settings, get_settings
 
 MOUNT = "/aisle"
 REPORT_ZONES = ("monitoring", "training")  # the only folders /aisle/files serves from
@@ -162,7 +162,7 @@ def console_app():
     def audit(
         model: list[str] = Query(default=[]), version: list[str] = Query(default=[])
     ) -> JSONResponse:
-        from serving.audit import AuditLog
+        from core.audit import AuditLog
 
         wanted = set(zip(model, version, strict=False))
         entries = [

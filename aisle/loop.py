@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from core.settings import Settings
 from features.storage import Interval
 
 from . import replay
-from .settings import Settings
 
 FLOWS = ("interactions", "sales")
 MODELS = ("recommender", "pricing")
@@ -217,7 +217,7 @@ def champion(settings: Settings, model: str) -> dict[str, Any] | None:
 
 def summary(settings: Settings, result: LoopResult) -> dict[str, Any]:
     """What the loop did, for the demo's closing tables and benchmarks/loop.py."""
-    from serving.audit import AuditLog
+    from core.audit import AuditLog
 
     from .stack import airflow_password_file
 

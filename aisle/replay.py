@@ -21,12 +21,12 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 from croniter import croniter
 
+from core.settings import Settings
 from features.ingest import flow_tables, source_of
 from features.landing import prepared_path
 from features.storage import Interval
 
 from . import airflow_env
-from .settings import Settings
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def source_rows(settings: Settings, flow: str, start: datetime, end: datetime) -
 
 
 def flow_time_column(flow: str) -> str:
-    from aisle.schemas import table_spec
+    from core.schemas import table_spec
 
     column = table_spec(flow).time_column
     assert column is not None

@@ -19,7 +19,7 @@ from collections import Counter
 import httpx
 import pandas as pd
 
-from .settings import Settings
+from core.settings import Settings
 
 Request = tuple[str, dict]
 

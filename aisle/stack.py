@@ -35,8 +35,9 @@ from pathlib import Path
 
 import httpx
 
+from core.settings import Settings
+
 from . import airflow_env
-from .settings import Settings
 
 ADMIN_TOKEN_FILE = "admin-token"
 
@@ -240,7 +241,7 @@ def log_file(settings: Settings, name: str) -> Path:
 
 def running(settings: Settings, name: str) -> int | None:
     """The component's pid when it runs."""
-    from serving.slots import alive
+    from core.processes import alive
 
     path = pid_file(settings, name)
     if path.exists():
@@ -334,7 +335,7 @@ def down(settings: Settings) -> list[str]:
 
 def stop(settings: Settings, name: str) -> None:
     """Stop one component on purpose: the supervisor leaves it down until the next `up`."""
-    from serving.slots import terminate
+    from core.processes import terminate
 
     pid = running(settings, name)
     pid_file(settings, name).unlink(missing_ok=True)
@@ -353,7 +354,7 @@ def airflow_password_file(settings: Settings) -> Path:
 
 
 if __name__ == "__main__":  # `python -m aisle.stack supervise`, started by `up`
-    from .settings import get_settings
+    from core.settings import get_settings
 
     if sys.argv[1:] != ["supervise"]:
         raise SystemExit("usage: python -m aisle.stack supervise")

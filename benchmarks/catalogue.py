@@ -41,7 +41,7 @@ PORT_BASE = 28810
 
 
 def settings_for(name: str, search: str = "auto"):
-    from aisle.settings import get_settings
+    from core.settings import get_settings
 
     return get_settings(
         data_dir=WORK / "catalogue" / name / "data",

@@ -66,7 +66,7 @@ def one_case(mode: str, rows: int) -> dict:
         )
         drifted = int(snapshot.dict()["metrics"][0]["value"]["count"])
     else:
-        from aisle.settings import DriftPolicy
+        from core.settings import DriftPolicy
         from monitoring.drift import check_drift
 
         method = "ks" if mode == "aisle-ks" else "wasserstein"
@@ -97,7 +97,7 @@ def cost(rows: int) -> list[dict]:
 
 
 def detection(seeds: list[int], windows: int) -> list[dict]:
-    from aisle.settings import get_settings
+    from core.settings import get_settings
     from monitoring.simulation import detection_table
 
     done = {"n": 0}

@@ -29,7 +29,7 @@ IMAGES = ROOT / "docs" / "images"
 
 
 def replay(model: str) -> dict:
-    from aisle.settings import get_settings
+    from core.settings import get_settings
     from features.ingest import ingest
     from monitoring.retrain import check_intervals_step
     from monitoring.timeline import plot

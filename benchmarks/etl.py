@@ -41,7 +41,7 @@ def child(kind: str, csv: Path, meta: dict[str, Any], data_dir: Path) -> dict[st
     import psutil
     import pyarrow.parquet  # noqa: F401  (imported before the baseline, as run_etl's are)
 
-    from aisle.settings import get_settings
+    from core.settings import get_settings
     from features.etl import run_etl
     from features.storage import Interval
 
@@ -105,7 +105,7 @@ def generate(size: int, work: Path) -> tuple[Path, dict[str, Any]]:
 
 
 def land_file(csv: Path, meta: dict[str, Any], data_dir: Path) -> str:
-    from aisle.settings import get_settings
+    from core.settings import get_settings
     from features.landing import land
     from features.storage import Interval
 

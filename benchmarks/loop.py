@@ -50,7 +50,7 @@ def services_up() -> bool:
 def run_profile(profile: str) -> dict:
     from aisle import loop, stack
     from aisle.airflow_api import AirflowApi
-    from aisle.settings import get_settings
+    from core.settings import get_settings
 
     folder = WORK / "loop" / profile / "data"
     shutil.rmtree(folder.parent, ignore_errors=True)

@@ -34,7 +34,7 @@ START, END = "1997-09-01", "1998-05-01"  # all of MovieLens-100k
 
 def prepare(data_dir: Path, production: dict[str, str]) -> Any:
     """MovieLens through ETL and features into `data_dir`; materialised into both stores."""
-    from aisle.settings import get_settings
+    from core.settings import get_settings
     from features import store
     from features.ingest import ingest
     from features.pipeline import build_step

@@ -45,7 +45,7 @@ INPUTS = {
 
 def training_set(name: str) -> Any:
     """The input's pricing training set, built once through the product's path."""
-    from aisle.settings import get_settings
+    from core.settings import get_settings
     from features.ingest import ingest, ingest_attributes
     from features.pipeline import run_features
     from training.pricing.dataset import (

@@ -114,7 +114,8 @@ def protocol_a(seeds: list[int]) -> dict[str, list[dict[str, float]]]:
 
 def protocol_b_data(name: str) -> Any:
     """The Feast training set of a protocol-B input, built once under benchmarks/.work/."""
-    from aisle.settings import get_settings
+    from core.clock import as_utc
+    from core.settings import get_settings
     from features.ingest import ingest
     from features.pipeline import run_features
     from training.recommender.dataset import (
@@ -123,7 +124,6 @@ def protocol_b_data(name: str) -> Any:
         build_training_set,
         training_set_path,
     )
-    from training.tracking import as_utc
 
     source, first, end, valid_days, test_days, simulator = PROTOCOL_B[name]
     settings = get_settings(

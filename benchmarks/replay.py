@@ -32,7 +32,7 @@ FLOWS = {
 
 
 def fresh_settings(flow: str, name: str) -> Any:
-    from aisle.settings import get_settings
+    from core.settings import get_settings
 
     schedule, dataset = FLOWS[flow]
     folder = WORK / "replay" / f"{flow}-{name}" / "data"

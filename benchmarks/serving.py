@@ -31,7 +31,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0)
     args = parser.parse_args()
 
-    from aisle.settings import get_settings
+    from core.settings import get_settings
     from serving.cluster import down, up
     from serving.loadgen import cycle, run_load
     from serving.sandbox import build_world

@@ -43,7 +43,7 @@ STORES = ("duckdb", "file")
 
 
 def settings_for(name: str, offline: str = "duckdb") -> Any:
-    from aisle.settings import get_settings
+    from core.settings import get_settings
 
     flow, source, *_, simulator = INPUTS[name]
     return get_settings(

@@ -39,8 +39,8 @@ from airflow.sdk import dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from aisle.assets import curated_asset
-from aisle.schemas import FLOWS
-from aisle.settings import get_settings
+from core.schemas import FLOWS
+from core.settings import get_settings
 
 START = pendulum.datetime(1990, 1, 1, tz="UTC")
 

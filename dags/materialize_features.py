@@ -36,7 +36,7 @@ import pendulum
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
 
 from aisle.assets import curated_asset, features_asset
-from aisle.settings import get_settings
+from core.settings import get_settings
 
 # (This file is not called features.py: Airflow puts the dags folder on sys.path, and a module
 # named `features` there would shadow the `features` package the tasks import.)

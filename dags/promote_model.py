@@ -53,7 +53,7 @@ def promote_model() -> None:
 
         from airflow.sdk.exceptions import AirflowFailException
 
-        from aisle.settings import get_settings
+        from core.settings import get_settings
         from serving.deploy import promote_step, promotions_to_run
 
         os.environ.setdefault("AISLE_ACTOR", f"airflow:{dag_run.dag_id}/{dag_run.run_id}")

@@ -44,8 +44,8 @@ import pendulum
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
 
 from aisle.assets import retrain_asset
-from aisle.settings import get_settings
 from aisle.training_tasks import gate_task, training_params, validate_task
+from core.settings import get_settings
 
 
 @dag(

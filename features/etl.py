@@ -30,11 +30,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from aisle.schemas import TableSpec, table_spec
-from aisle.settings import Settings
+from core.files import write_json_atomic, write_parquet_atomic
+from core.schemas import TableSpec, table_spec
+from core.settings import Settings
 
 from .reading import RAW_SUFFIXES, RawChunk, RawFile, RawFileError, iter_chunks, open_raw_file
-from .storage import Interval, partition_dir, write_json_atomic, write_parquet_atomic
+from .storage import Interval, partition_dir
 from .validation import validate
 
 log = logging.getLogger(__name__)

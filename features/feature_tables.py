@@ -45,11 +45,12 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from aisle.settings import Settings
+from core.files import write_parquet_atomic
+from core.settings import Settings
 
 from .etl import CURATED_FILE
 from .history_tables import history_inputs, user_history
-from .storage import Interval, list_partitions, partition_dir, write_parquet_atomic
+from .storage import Interval, list_partitions, partition_dir
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from aisle.settings import Settings, get_settings
+from core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 ZONES = ("raw", "curated", "quarantine", "features", "training", "mlflow")
@@ -55,7 +55,7 @@ class Forgotten:
 
 def forget_user(user_id: str, settings: Settings | None = None, who: str = "") -> Forgotten:
     """Remove every trace of `user_id`; returns what was removed (also in the audit log)."""
-    from aisle.actor import actor
+    from core.actor import actor
 
     settings = settings or get_settings()
     if not isinstance(user_id, str) or not user_id.strip():
@@ -126,7 +126,7 @@ def _raw_user(raw) -> str | None:
 
 
 def _drop_rows(path: Path, user_id: str) -> int:
-    from features.storage import atomic_path
+    from core.files import atomic_path
 
     if path.suffix == ".parquet":
         table = pq.read_table(path)

@@ -27,7 +27,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from aisle.settings import Settings
+from core.settings import Settings
 
 from .etl import CURATED_FILE
 from .storage import list_partitions, partition_dir

@@ -11,8 +11,8 @@ import logging
 from dataclasses import asdict
 from datetime import date, datetime
 
-from aisle.schemas import FLOWS
-from aisle.settings import Settings, get_settings
+from core.schemas import FLOWS
+from core.settings import Settings, get_settings
 
 from .etl import run_etl
 from .landing import land, prepared_path

@@ -16,11 +16,12 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.dataset as ds
 
-from aisle.schemas import table_spec
-from aisle.settings import Settings
+from core.files import write_with
+from core.schemas import table_spec
+from core.settings import Settings
 
 from .sources import Source, resolve
-from .storage import Interval, partition_dir, write_with
+from .storage import Interval, partition_dir
 
 # Simulated items carry the date they appear; only those known by the interval's end are landed.
 INTRODUCED_AT = "introduced_at"

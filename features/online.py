@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from aisle.settings import Settings
+from core.settings import Settings
 
 from .store import feature_store
 

@@ -16,14 +16,15 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from aisle.settings import Settings, get_settings
+from core.files import write_json_atomic
+from core.settings import Settings, get_settings
 
 from . import store
 from .feature_tables import build_feature_tables
 from .ingest import flow_tables
 from .pricing_tables import build_pricing_tables
 from .sources import resolve
-from .storage import Interval, write_json_atomic
+from .storage import Interval
 
 log = logging.getLogger(__name__)
 

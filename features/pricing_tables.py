@@ -44,7 +44,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from aisle.settings import Settings
+from core.files import write_parquet_atomic
+from core.settings import Settings
 
 from .etl import CURATED_FILE
 from .feature_tables import (
@@ -58,7 +59,7 @@ from .feature_tables import (
     latest_snapshot,
     with_timestamp,
 )
-from .storage import Interval, list_partitions, partition_dir, write_parquet_atomic
+from .storage import Interval, list_partitions, partition_dir
 
 log = logging.getLogger(__name__)
 

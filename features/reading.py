@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from aisle.schemas import TableSpec
+from core.schemas import TableSpec
 
 RAW_SUFFIXES = (".csv", ".parquet")
 

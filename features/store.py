@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
-from aisle.settings import Settings
+from core.settings import Settings
 
 from .storage import Interval
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from aisle.schemas import table_spec
-from aisle.settings import Settings
+from core.schemas import table_spec
+from core.settings import Settings
 
 
 @dataclass

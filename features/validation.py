@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from aisle.schemas import EVENT_TYPES, TableSpec
+from core.schemas import EVENT_TYPES, TableSpec
 
 from .storage import Interval
 

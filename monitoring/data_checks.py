@@ -26,7 +26,7 @@ from typing import Any
 
 import pandas as pd
 
-from aisle.settings import Settings, get_settings
+from core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +183,7 @@ def check(
 
 
 def _write(snapshot, tests: list[dict], folder: Path) -> dict[str, str]:
-    from features.storage import atomic_path, write_json_atomic
+    from core.files import atomic_path, write_json_atomic
 
     html = folder / "validation.html"
     with atomic_path(html) as tmp:
@@ -209,7 +209,7 @@ def _accepted(settings: Settings, model: str, dataset: str) -> dict | None:
 
 
 def _accept(settings: Settings, model: str, dataset: str, frame: pd.DataFrame) -> None:
-    from features.storage import write_json_atomic
+    from core.files import write_json_atomic
 
     categories = {
         c: sorted(frame[c].dropna().astype(str).unique().tolist())

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from aisle.settings import DriftPolicy
+from core.settings import DriftPolicy
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +184,7 @@ def _expected_rows(current: pd.Series, reference: pd.Series) -> float | None:
 
 def write_report(result: DriftResult, snapshot, folder: Path, extra: dict | None = None) -> dict:
     """`report.html` (Evidently's) and `drift.json` (the numbers) in `folder`; their paths."""
-    from features.storage import atomic_path, write_json_atomic
+    from core.files import atomic_path, write_json_atomic
 
     folder.mkdir(parents=True, exist_ok=True)
     html = folder / "report.html"

@@ -27,8 +27,8 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from aisle.settings import Settings, get_settings
-from training.tracking import When, as_utc
+from core.clock import When, as_utc
+from core.settings import Settings, get_settings
 
 from .drift import check_drift, write_report
 from .frames import (
@@ -121,7 +121,7 @@ def drift_check_step(
 def _prediction_drift(settings, model, champion, windows, categories, folder) -> dict | None:
     """What the champion proposes for the interval against what it proposes for the reference
     (`windows`: the reference's anchor and sample, and the interval)."""
-    from features.storage import atomic_path
+    from core.files import atomic_path
 
     from .predictions import prediction_drift, price_prediction_drift
 
@@ -233,7 +233,7 @@ def _log_to_mlflow(settings, model, start, result, paths, predicted=None) -> str
 
 def _append_timeline(settings: Settings, model: str, record: dict) -> None:
     """One line per interval; a rerun of an interval replaces its line (idempotent)."""
-    from features.storage import atomic_path
+    from core.files import atomic_path
 
     path = monitoring_dir(settings, model) / "timeline.jsonl"
     lines = path.read_text().splitlines() if path.exists() else []

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from aisle.settings import DriftPolicy
+from core.settings import DriftPolicy
 
 from .drift import DriftResult, check_drift
 

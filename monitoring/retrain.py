@@ -19,8 +19,8 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from aisle.settings import Settings, get_settings
-from training.tracking import as_utc
+from core.clock import as_utc
+from core.settings import Settings, get_settings
 
 from .monitor import NothingToCheck, drift_check_step, monitoring_dir
 
@@ -66,7 +66,7 @@ def check_intervals_step(
 
 def decide_retrain(model: str, record: dict, settings: Settings) -> tuple[bool, str]:
     """(retrain?, why); a positive decision is remembered for the cool-down."""
-    from features.storage import write_json_atomic
+    from core.files import write_json_atomic
 
     start = as_utc(record["interval"]["start"])
     end = as_utc(record["interval"]["end"])

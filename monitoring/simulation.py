@@ -28,7 +28,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from aisle.settings import DriftPolicy
+from core.settings import DriftPolicy
 
 from .drift import check_drift
 from .frames import (

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from aisle.settings import Settings
+from core.settings import Settings
 
 from .monitor import monitoring_dir
 
@@ -56,7 +56,7 @@ def retrains(settings: Settings, model: str) -> list[pd.Timestamp]:
 
 def promotions(settings: Settings, model: str) -> list[tuple[pd.Timestamp, str]]:
     """(data end of the promoted version, version) for each promotion in the audit log."""
-    from serving.audit import AuditLog
+    from core.audit import AuditLog
 
     promoted = [
         e["version"]

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from aisle.settings import Settings
+from core.settings import Settings
 
 
 class AdminRefused(RuntimeError):

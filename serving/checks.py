@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from aisle.settings import PromotionPolicy
+from core.settings import PromotionPolicy
 
 # Fixed smoke requests: (path, body, the statuses that pass).
 FIXED_SMOKE: dict[str, list[tuple[str, Any, tuple[int, ...]]]] = {

@@ -15,12 +15,13 @@ from dataclasses import dataclass
 
 import httpx
 
-from aisle.settings import Settings
+from core.audit import AuditLog
+from core.processes import alive, terminate
+from core.settings import Settings
 
 from .admin import GatewayAdmin
-from .audit import AuditLog
 from .gateway import MODELS
-from .slots import LocalSlots, SlotFailed, alive, terminate
+from .slots import LocalSlots, SlotFailed
 
 
 class ClusterError(RuntimeError):

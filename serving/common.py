@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from aisle.settings import Settings
+from core.settings import Settings
 
 MODEL_URI_ENV = "AISLE_SERVE_MODEL_URI"
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from aisle.settings import Settings
+from core.audit import AuditLog
+from core.settings import Settings
 
 from .admin import GatewayAdmin
-from .audit import AuditLog
 from .promotion import Promoter
 from .slots import LocalSlots, Slots
 

@@ -29,7 +29,7 @@ from typing import Any
 from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector, web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from aisle.settings import Settings, get_settings
+from core.settings import Settings, get_settings
 
 from .security import bearer, token_matches
 from .stats import Stats

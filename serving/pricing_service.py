@@ -25,7 +25,7 @@ from typing import Any
 
 import bentoml
 
-from aisle.settings import get_settings
+from core.settings import get_settings
 
 from .common import add_middleware, served_model, service_options
 from .schemas import (

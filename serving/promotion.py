@@ -8,7 +8,7 @@ slots and gateway).
     rollback(model)           the other colour takes the traffic again, at once
 
 Every step, decision and reason is written to the audit log before its effect
-(serving.audit). The thresholds are `Settings.promotion` (AISLE_PROMOTION__*).
+(core.audit). The thresholds are `Settings.promotion` (AISLE_PROMOTION__*).
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from typing import Any
 import httpx
 import numpy as np
 
-from aisle.settings import Settings
+from core.audit import AuditLog
+from core.settings import Settings
 
 from .admin import GatewayAdmin
-from .audit import AuditLog
 from .checks import CheckResult, compare, sanity, smoke_requests
 from .gateway import other
 from .slots import SlotFailed, Slots

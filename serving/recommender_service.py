@@ -17,7 +17,7 @@ import logging
 
 import bentoml
 
-from aisle.settings import get_settings
+from core.settings import get_settings
 
 from .common import add_middleware, device_name, served_model, service_options
 from .schemas import ModelInfo, RecommendedItem, RecommendRequest, RecommendResponse

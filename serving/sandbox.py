@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from aisle.settings import Settings
+from core.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,8 @@ Deployment per slot. The promotion code sees only this interface.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -21,7 +19,8 @@ from typing import Protocol
 
 import httpx
 
-from aisle.settings import Settings
+from core.processes import alive, kill_tree, terminate
+from core.settings import Settings
 
 SERVICES = {
     "recommender": "serving.recommender_service:RecommenderService",
@@ -163,65 +162,9 @@ class LocalSlots:
         """SIGKILL the slot's processes, as a crash would (the fault tests use it)."""
         slot = self.get(model, colour)
         if slot and slot.pid:
-            _signal(_tree(slot.pid), signal.SIGKILL)
+            kill_tree(slot.pid)
 
     def _tail(self, slot: Slot, lines: int = 30) -> str:
         path = self.log_file(slot.model, slot.colour)
         text = path.read_text(errors="replace") if path.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
-
-
-def alive(pid: int) -> bool:
-    """Whether the process runs (a zombie does not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie child of this process is not alive; reap it
-        waited, _ = os.waitpid(pid, os.WNOHANG)
-        if waited != 0:
-            return False
-    except ChildProcessError:
-        pass
-    import psutil
-
-    try:  # nor is another process's zombie (the stack's supervisor watches others' children)
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
-def _tree(pid: int) -> list:
-    """The process and its descendants. BentoML's workers are children of `bentoml serve` in
-    sessions of their own, so signalling the process group alone would orphan them."""
-    import psutil
-
-    try:
-        root = psutil.Process(pid)
-        return [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return []
-
-
-def _signal(processes: list, sig: int) -> None:
-    import psutil
-
-    for process in processes:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            process.send_signal(sig)
-
-
-def terminate(pid: int, grace_s: float = 10.0) -> None:
-    """SIGTERM the slot's processes (BentoML drains and stops its workers), SIGKILL what is left
-    after `grace_s`."""
-    import psutil
-
-    processes = _tree(pid)
-    _signal(processes, signal.SIGTERM)
-    _, alive = psutil.wait_procs(processes, timeout=grace_s)
-    _signal(alive, signal.SIGKILL)
-    psutil.wait_procs(alive, timeout=5)
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)

@@ -25,8 +25,8 @@ for _name in [n for n in os.environ if n.startswith("AISLE_") and n != "AISLE_DA
     del os.environ[_name]  # a developer's own settings must not leak into the tests
 
 from aisle import airflow_env  # noqa: E402
-from aisle.schemas import table_spec  # noqa: E402
-from aisle.settings import Settings, get_settings  # noqa: E402
+from core.schemas import table_spec  # noqa: E402
+from core.settings import Settings, get_settings  # noqa: E402
 from features.storage import Interval, partition_dir  # noqa: E402
 
 airflow_env.configure(get_settings())

@@ -7,11 +7,10 @@ install). Production: AISLE_MLFLOW_TRACKING_URI, a PostgreSQL URL or an MLflow s
 from __future__ import annotations
 
 import subprocess
-from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from aisle.settings import Settings
+from core.settings import Settings
 
 CHALLENGER = "challenger"
 CHAMPION = "champion"
@@ -77,18 +76,6 @@ def tag_version(name: str, version: str, tags: dict[str, Any]) -> None:
     client = MlflowClient()
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, str(value))
-
-
-When = date | datetime | str
-
-
-def as_utc(value: When) -> datetime:
-    """A day or time as an aware UTC datetime (naive values are read as UTC)."""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    elif not isinstance(value, datetime):
-        value = datetime(value.year, value.month, value.day)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def feature_fingerprint(settings: Settings) -> str:

@@ -18,7 +18,7 @@ import pyarrow as pa
 from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
 from feast.types import Array, Bool, FeastType, Float64, Int64, String, UnixTimestamp
 
-from aisle.settings import get_settings
+from core.settings import get_settings
 from features.feature_tables import (
     ITEM_POPULARITY_SCHEMA,
     USER_ACTIVITY_SCHEMA,

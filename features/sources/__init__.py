@@ -1,4 +1,4 @@
-"""Data sources. Each yields the canonical tables of `aisle.schemas`.
+"""Data sources. Each yields the canonical tables of `core.schemas`.
 
 Built-in sources (movielens, orange_juice, simulator) are *prepared* once by `aisle data fetch`
 into `data/sources/<name>/<table>.parquet`: the timeline the replay lands interval by interval.
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from aisle.settings import BUILTIN_SOURCES
+from core.settings import BUILTIN_SOURCES
 
 from ..reading import RAW_SUFFIXES
 

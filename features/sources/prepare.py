@@ -13,9 +13,9 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from aisle.settings import BUILTIN_SOURCES, Settings
+from core.files import write_json_atomic, write_parquet_atomic
+from core.settings import BUILTIN_SOURCES, Settings
 
-from ..storage import write_json_atomic, write_parquet_atomic
 from . import movielens, orange_juice
 
 

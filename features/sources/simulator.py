@@ -32,7 +32,7 @@ import pandas as pd
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from features.storage import write_json_atomic, write_parquet_atomic
+from core.files import write_json_atomic, write_parquet_atomic
 
 DAY = 86_400
 WEEK = 7 * DAY

@@ -10,7 +10,7 @@ import pytest
 
 from aisle import airflow_env
 from aisle.replay import load_dag
-from aisle.settings import Settings
+from core.settings import Settings
 
 SHIFT = "2024-02-05"
 
@@ -34,7 +34,7 @@ def test_wiring(dag):
 @pytest.fixture(scope="module")
 def shifted_shop(tmp_path_factory) -> Settings:
     """Five weeks of curated simulator interactions, tastes shifting on SHIFT."""
-    from aisle.settings import get_settings
+    from core.settings import get_settings
     from features.ingest import ingest
     from features.sources.prepare import prepare
 
@@ -65,11 +65,11 @@ def register_champion(settings: Settings) -> None:
     import pandas as pd
     import scipy.sparse as sp
 
+    from core.clock import as_utc as utc
     from monitoring.monitor import read_curated
     from serving.sandbox import register
     from training.recommender.factors import FactorConfig, FactorRecommender
     from training.tracking import CHAMPION, set_alias
-    from training.tracking import as_utc as utc
 
     events = read_curated(settings, "simulator", "interactions", utc("2024-01-01"), utc(SHIFT))
     users = {u: n for n, u in enumerate(events.user_id.unique())}
@@ -193,7 +193,7 @@ def test_no_timeline_yet_is_a_clear_error(tmp_path):
 
 
 def test_an_interval_without_a_reference_is_reported_not_failed(tmp_path):
-    from aisle.settings import get_settings
+    from core.settings import get_settings
     from monitoring.retrain import check_intervals_step
 
     settings = get_settings(data_dir=tmp_path / "data", interactions_source="simulator")
@@ -227,7 +227,7 @@ def test_drift_check_refuses_bad_arguments(args, message, tmp_path):
 
 def test_the_first_model_is_asked_for_once_the_history_covers_its_windows(tmp_path):
     """No champion: no drift needed, but not before test + 2 x valid days are curated."""
-    from aisle.settings import get_settings
+    from core.settings import get_settings
     from features.storage import partition_dir
     from monitoring.retrain import decide_retrain
 

@@ -13,7 +13,7 @@ import pytest
 
 from aisle import airflow_env
 from aisle.replay import load_dag
-from aisle.settings import Settings
+from core.settings import Settings
 from features.sources.orange_juice import week_start
 
 FIRST, END = week_start(40), week_start(60)

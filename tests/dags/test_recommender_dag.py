@@ -11,7 +11,7 @@ import pytest
 
 from aisle import airflow_env
 from aisle.replay import load_dag
-from aisle.settings import Settings
+from core.settings import Settings
 
 START, END = "1997-09-20", "1997-10-25"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from aisle.settings import DriftPolicy
+from core.settings import DriftPolicy
 from monitoring.simulation import KNOBS, detection_table
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

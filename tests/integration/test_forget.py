@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from aisle.cli import app
-from aisle.settings import Settings, get_settings
+from core.settings import Settings, get_settings
 from features.forget import read_user_table, user_files, user_ids
 
 pytestmark = pytest.mark.integration

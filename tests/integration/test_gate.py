@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from aisle.settings import Settings
+from core.settings import Settings
 from training.tracking import CHAMPION, set_alias
 
 pytestmark = pytest.mark.integration

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from aisle import loop, stack
-from aisle.settings import Settings
+from core.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"

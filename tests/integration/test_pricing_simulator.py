@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 import pandas as pd
 import pytest
 
-from aisle.settings import get_settings
+from core.settings import get_settings
 
 START, DAYS = date(2024, 1, 1), 84  # twelve whole weeks
 SHOP = {"events": 5_000, "users": 300, "items": 40, "categories": 5, "stores": 3, "days": DAYS}

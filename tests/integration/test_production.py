@@ -29,7 +29,7 @@ import psutil
 import pytest
 
 from aisle import loop, stack
-from aisle.settings import Settings
+from core.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 WEEK = ("1992-09-10", "1992-09-17")  # history weeks of Dominick's the faults re-ingest

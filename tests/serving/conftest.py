@@ -8,7 +8,7 @@ import secrets
 
 import pytest
 
-from aisle.settings import Settings, get_settings
+from core.settings import Settings, get_settings
 
 API_KEY = "test-key-" + secrets.token_hex(4)
 

@@ -15,8 +15,8 @@ from collections import Counter
 import httpx
 import pytest
 
+from core.audit import AuditLog
 from serving.admin import AdminRefused, GatewayAdmin
-from serving.audit import AuditLog
 from serving.loadgen import cycle, run_load
 from serving.promotion import Promoter
 from serving.sandbox import fit_recommender, register

@@ -15,7 +15,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from aisle.settings import Settings
+from core.settings import Settings
 from serving.kubernetes import KubernetesSlots
 from serving.slots import SERVICES
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from aisle import cli
+from aisle.cli import common as cli
 from aisle.cli import app
 
 runner = CliRunner()

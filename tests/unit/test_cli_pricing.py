@@ -16,10 +16,11 @@ import pytest
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from aisle import cli_price, cli_train
 from aisle.cli import app
-from aisle.cli_price import NoOnlineFeatures, Objective, guardrails_from_options, pricing_row
-from aisle.settings import get_settings
+from aisle.cli import price as cli_price
+from aisle.cli import train as cli_train
+from aisle.cli.price import NoOnlineFeatures, Objective, guardrails_from_options, pricing_row
+from core.settings import get_settings
 from training.pricing.model import PricingConfig
 from training.pricing.optimiser import GuardrailError, Guardrails, violations
 from training.pricing.train import train_pricing
@@ -450,7 +451,7 @@ def test_a_pair_without_shelf_features_is_no_online_features(fake_online, settin
 def test_a_rejected_gate_ends_the_command_with_its_reasons(tmp_path, monkeypatch, capsys):
     import typer
 
-    from aisle.settings import get_settings
+    from core.settings import get_settings
     from training.pricing import gate
 
     def decide(training_set, version, settings):

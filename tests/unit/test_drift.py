@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aisle.settings import DriftPolicy
+from core.settings import DriftPolicy
 from monitoring.drift import check_drift, write_report
 from monitoring.frames import interaction_frame, split_reference
 

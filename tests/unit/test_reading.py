@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from aisle.schemas import INTERACTIONS, SALES
+from core.schemas import INTERACTIONS, SALES
 from features.reading import RawFileError, iter_chunks, open_raw_file
 
 

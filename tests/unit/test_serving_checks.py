@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from aisle.settings import PromotionPolicy, get_settings
+from core.settings import PromotionPolicy, get_settings
 from serving.checks import compare, sanity, smoke_requests
 from serving.stats import Stats
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from aisle.schemas import EVENT_TYPES, INTERACTIONS, ITEMS, SALES, STORES
+from core.schemas import EVENT_TYPES, INTERACTIONS, ITEMS, SALES, STORES
 from features.sources.simulator import (
     DriftConfig,
     SimulatedShop,

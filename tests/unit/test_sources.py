@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from aisle.schemas import EVENT_TYPES, INTERACTIONS, SALES
+from core.schemas import EVENT_TYPES, INTERACTIONS, SALES
 from features.landing import prepared_path
 from features.sources import Source, resolve
 

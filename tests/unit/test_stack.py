@@ -6,7 +6,7 @@ from __future__ import annotations
 import stat
 
 from aisle import airflow_env, stack
-from aisle.settings import get_settings
+from core.settings import get_settings
 
 
 def test_one_setting_switches_every_store_to_postgres_and_redis(tmp_path):

@@ -27,9 +27,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from aisle.settings import Settings
+from core.files import write_parquet_atomic
+from core.settings import Settings
 from features.etl import CURATED_FILE
-from features.storage import list_partitions, write_parquet_atomic
+from features.storage import list_partitions
 
 FEATURE_SERVICE = "pricing_v1"
 TRAINING_SET_FILE = "training_set.parquet"

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from aisle.settings import Settings, get_settings
+from core.settings import Settings, get_settings
 from training.gate import MetricRule, champion_version, decide, record
 
 from .baselines import LastValue, log_units

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from aisle.settings import Settings
+from core.settings import Settings
 
 if TYPE_CHECKING:
     import pandas as pd

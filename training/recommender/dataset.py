@@ -30,10 +30,11 @@ import pandas as pd
 import pyarrow as pa
 import scipy.sparse as sp
 
-from aisle.settings import Settings
+from core.files import write_parquet_atomic
+from core.settings import Settings
 from features.etl import CURATED_FILE
 from features.feature_tables import latest_snapshot
-from features.storage import list_partitions, write_parquet_atomic
+from features.storage import list_partitions
 
 FEATURE_SERVICE = "recommender_history_v1"
 HISTORY_FEATURE = "history_item_ids"

@@ -174,7 +174,7 @@ class FactorRecommender:
 
     # ---- checkpoint --------------------------------------------------------------------------
     def save(self, path: Path) -> Path:
-        from features.storage import atomic_path
+        from core.files import atomic_path
 
         payload = {
             "format": FACTORS_FORMAT,

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from aisle.settings import Settings, get_settings
+from core.settings import Settings, get_settings
 from training.gate import MetricRule, champion_version, decide, record
 
 from .evaluate import list_metrics

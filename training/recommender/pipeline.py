@@ -22,8 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from aisle.settings import Settings, get_settings
-from training.tracking import When, as_utc, run_config
+from core.clock import When, as_utc
+from core.settings import Settings, get_settings
+from training.tracking import run_config
 
 from .dataset import RecommenderData, TemporalWindows, build_training_set
 from .model import RecommenderConfig

@@ -87,7 +87,7 @@ class Recommender:
 
     # ---- checkpoint -------------------------------------------------------------------------
     def save(self, path: Path) -> Path:
-        from features.storage import atomic_path
+        from core.files import atomic_path
 
         payload = {
             "format": CHECKPOINT_FORMAT,

@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from .cli_common import DataDir, End, Start, console, fail
-from .settings import get_settings
+from aisle.cli.common import DataDir, End, Start, console, fail
+from core.settings import get_settings
 
 drift_app = typer.Typer(help="Drift checks (Evidently) and their timeline.", no_args_is_help=True)
 Model = Annotated[str, typer.Argument(help="recommender or pricing")]

@@ -12,10 +12,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
+from aisle.cli.common import DataDir, console, fail
+from core.settings import get_settings
 from training.pricing.online import MATERIALIZE_HINT, NoOnlineFeatures, pricing_row
-
-from .cli_common import DataDir, console, fail
-from .settings import get_settings
 
 if TYPE_CHECKING:
     from training.pricing.optimiser import Guardrails

@@ -8,8 +8,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from .cli_common import DataDir, End, console, fail
-from .settings import Settings, get_settings
+from aisle.cli.common import DataDir, End, console, fail
+from core.settings import Settings, get_settings
 
 train_app = typer.Typer(help="Train a model as its training DAG does.", no_args_is_help=True)
 

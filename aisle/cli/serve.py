@@ -11,8 +11,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from .cli_common import DataDir, console, fail
-from .settings import Settings, get_settings
+from aisle.cli.common import DataDir, console, fail
+from core.settings import Settings, get_settings
 
 serve_app = typer.Typer(
     help="The serving cluster: a gateway and blue/green BentoML slots per model.",

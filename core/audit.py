@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aisle.actor import actor
-from aisle.settings import Settings
+from core.actor import actor
+from core.settings import Settings
 
 __all__ = ["AuditLog", "actor"]
 

@@ -13,15 +13,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .cli_common import DataDir, End, Flow, Start, console
-from .cli_common import fail as _fail
-from .cli_drift import drift_app
-from .cli_features import features_app
-from .cli_price import price
-from .cli_serve import promote, rollback, serve_app
-from .cli_stack import demo, stack_app
-from .cli_train import recommend, train_app
-from .settings import BUILTIN_SOURCES, get_settings
+from aisle.cli.common import DataDir, End, Flow, Start, console
+from aisle.cli.common import fail as _fail
+from aisle.cli.drift import drift_app
+from aisle.cli.features import features_app
+from aisle.cli.price import price
+from aisle.cli.serve import promote, rollback, serve_app
+from aisle.cli.stack import demo, stack_app
+from aisle.cli.train import recommend, train_app
+from core.settings import BUILTIN_SOURCES, get_settings
 
 app = typer.Typer(
     help="Aisle: MLOps for an online shop's recommender and pricing models.\n\n"
@@ -192,7 +192,7 @@ def _replay(
 ) -> dict[str, int]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from . import airflow_env, replay
+    from aisle import airflow_env, replay
 
     airflow_env.configure(settings)
     try:
@@ -324,7 +324,7 @@ def simulate_command(
 )
 def airflow(ctx: typer.Context, data_dir: DataDir = None) -> None:
     """Run an `airflow` command in Aisle's Airflow environment, e.g. `aisle airflow standalone`."""
-    from . import airflow_env
+    from aisle import airflow_env
 
     airflow_env.configure(get_settings(data_dir=data_dir))
     binary = str(Path(sys.executable).parent / "airflow")

@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from .cli_common import DataDir, console, fail
-from .settings import get_settings
+from aisle.cli.common import DataDir, console, fail
+from core.settings import get_settings
 
 stack_app = typer.Typer(
     help="Airflow (API server, scheduler, DAG processor, triggerer; Celery workers on the "
@@ -24,7 +24,7 @@ stack_app = typer.Typer(
 @stack_app.command("up")
 def stack_up(data_dir: DataDir = None) -> None:
     """Start every component of the profile (AISLE_PROFILE) that is not running yet."""
-    from .stack import StackError, up
+    from aisle.stack import StackError, up
 
     settings = get_settings(data_dir=data_dir)
     try:
@@ -37,7 +37,7 @@ def stack_up(data_dir: DataDir = None) -> None:
 @stack_app.command("down")
 def stack_down(data_dir: DataDir = None) -> None:
     """Stop every component and serving slot."""
-    from .stack import down
+    from aisle.stack import down
 
     stopped = down(get_settings(data_dir=data_dir))
     console.print(f"[green]✓[/green] stopped {', '.join(stopped) or 'nothing (none was running)'}")
@@ -46,7 +46,7 @@ def stack_down(data_dir: DataDir = None) -> None:
 @stack_app.command("status")
 def stack_status(data_dir: DataDir = None) -> None:
     """Which components run, with their pids and logs."""
-    from .stack import log_file, status
+    from aisle.stack import log_file, status
 
     settings = get_settings(data_dir=data_dir)
     table = Table("component", "pid", "log", title=f"profile: {settings.profile}")
@@ -56,7 +56,7 @@ def stack_status(data_dir: DataDir = None) -> None:
 
 
 def _print_urls(settings) -> None:
-    from .stack import airflow_password_file
+    from aisle.stack import airflow_password_file
 
     console.print(f"Airflow UI  {settings.airflow_url}  (admin; {airflow_password_file(settings)})")
     console.print(f"MLflow UI   {settings.mlflow_url}")
@@ -74,10 +74,10 @@ def demo(
     the stack, let Airflow's scheduler run ingest → features → drift → retrain → gate →
     blue-green promotion over the last intervals of both timelines, and print what happened.
     The stack keeps running afterwards (`aisle stack down` stops it)."""
-    from .airflow_api import AirflowApiError
-    from .cli import data_fetch
-    from .loop import LoopError, bootstrap, plan, replay_settings, run_live, summary
-    from .stack import StackError, up
+    from aisle.airflow_api import AirflowApiError
+    from aisle.cli import data_fetch
+    from aisle.loop import LoopError, bootstrap, plan, replay_settings, run_live, summary
+    from aisle.stack import StackError, up
 
     settings = get_settings(data_dir=data_dir)
     data_fetch(source=None, force=False, data_dir=data_dir)
@@ -86,7 +86,7 @@ def demo(
         settings = replay_settings(settings, plans)
     except (ValueError, FileNotFoundError) as exc:
         raise fail(str(exc)) from None
-    from .replay import output_to
+    from aisle.replay import output_to
 
     log = settings.stack_dir / "logs" / "bootstrap.log"
     with output_to(log) as terminal:  # Feast's and the libraries' chatter goes to the log
@@ -111,7 +111,7 @@ def demo(
 
 
 def _progress(states: dict[str, Counter]) -> Table:
-    from .loop import DAG_ORDER
+    from aisle.loop import DAG_ORDER
 
     table = Table("DAG", "queued", "running", "success", "failed", title="the loop, live")
     for dag_id in DAG_ORDER:

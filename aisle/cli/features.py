@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from .cli_common import DataDir, End, Flow, Start, console, fail
-from .settings import get_settings
+from aisle.cli.common import DataDir, End, Flow, Start, console, fail
+from core.settings import get_settings
 
 features_app = typer.Typer(
     help="The feature store: build feature tables, register them in Feast, serve them online.",

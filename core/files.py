@@ -1,0 +1,47 @@
+"""Writes that are atomic: a reader (or a crash) sees the old file or the new one, never half of
+one. Every zone, report and state file of Aisle is written through these."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+@contextmanager
+def atomic_path(final: Path) -> Iterator[Path]:
+    """Yield a temporary path beside `final`; rename it over `final` only if the block succeeds."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_parquet_atomic(table: pa.Table, final: Path) -> Path:
+    """Write a parquet file deterministically (same table, same bytes) and atomically."""
+    with atomic_path(final) as tmp:
+        pq.write_table(table, tmp, compression="zstd", write_statistics=True, store_schema=True)
+    return final
+
+
+def write_json_atomic(payload: dict[str, Any], final: Path) -> Path:
+    with atomic_path(final) as tmp:
+        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+    return final
+
+
+def write_with(final: Path, writer: Callable[[Path], None]) -> Path:
+    """Run `writer(tmp)` and move the result to `final` atomically."""
+    with atomic_path(final) as tmp:
+        writer(tmp)
+    return final
