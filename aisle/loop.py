@@ -30,11 +30,12 @@ from typing import Any
 
 from core.settings import Settings
 from features.storage import Interval
+from training.stages import all_models
 
 from . import replay
 
 FLOWS = ("interactions", "sales")
-MODELS = ("recommender", "pricing")
+MODELS = tuple(all_models())  # every model package under training/ (training/stages.py)
 DAG_ORDER = (
     "ingest_interactions",
     "ingest_sales",

@@ -48,20 +48,16 @@ def training_set(name: str) -> Any:
     from core.settings import get_settings
     from features.ingest import ingest, ingest_attributes
     from features.pipeline import run_features
-    from training.pricing.dataset import (
-        PricingData,
-        WeeklyWindows,
-        build_training_set,
-        training_set_path,
-    )
+    from training.pricing.dataset import MODEL, PricingData, build_training_set
+    from training.training_sets import Windows, training_set_path
 
     first, end, valid_weeks, test_weeks, simulator = INPUTS[name]
     extra = {"simulator": simulator} if simulator else {}
     settings = get_settings(data_dir=WORK / "pricing" / name, sales_source=name, **extra)
-    windows = WeeklyWindows.before(
+    windows = Windows.weeks_before(
         datetime.combine(end, datetime.min.time(), UTC), valid_weeks, test_weeks
     )
-    path = training_set_path(settings, name, windows)
+    path = training_set_path(settings, MODEL, name, windows)
     if not path.exists():
         provide_sources(settings, name)
         ingest_attributes("sales", first - timedelta(days=1), first, settings)

@@ -118,19 +118,15 @@ def protocol_b_data(name: str) -> Any:
     from core.settings import get_settings
     from features.ingest import ingest
     from features.pipeline import run_features
-    from training.recommender.dataset import (
-        RecommenderData,
-        TemporalWindows,
-        build_training_set,
-        training_set_path,
-    )
+    from training.recommender.dataset import MODEL, RecommenderData, build_training_set
+    from training.training_sets import Windows, training_set_path
 
     source, first, end, valid_days, test_days, simulator = PROTOCOL_B[name]
     settings = get_settings(
         data_dir=WORK / "recommender" / name, interactions_source=source, simulator=simulator
     )
-    windows = TemporalWindows.before(as_utc(end), valid_days, test_days)
-    path = training_set_path(settings, source, windows)
+    windows = Windows.days_before(as_utc(end), valid_days, test_days)
+    path = training_set_path(settings, MODEL, source, windows)
     if not path.exists():
         provide_sources(settings, source)
         ingest("interactions", first, end, settings)

@@ -36,61 +36,9 @@ rewritten in place, and each run registers a new version.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-import pendulum
-from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
-
-from aisle.assets import retrain_asset
-from aisle.training_tasks import gate_task, training_params, validate_task
+from aisle.training_tasks import training_dag
 from core.settings import get_settings
 
-CONFIG_PARAMS = ("members", "max_iter")
-
-
-@dag(
-    dag_id="pricing_training",
-    # its calendar, or drift confirmed by the drift_monitor DAG
-    schedule=AssetOrTimeSchedule(
-        timetable=CronTriggerTimetable(get_settings().pricing_schedule, timezone="UTC"),
-        assets=retrain_asset("pricing"),
-    ),
-    start_date=pendulum.datetime(1990, 1, 1, tz="UTC"),
-    catchup=False,
-    end_date=get_settings().calendar_end,  # a replay's calendar stops with it
-    max_active_runs=1,
-    doc_md=__doc__,
-    tags=["aisle", "pricing", "training"],
-    default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
-    params=training_params(
-        members=Param(None, type=["null", "integer"], minimum=1, description="ensemble size"),
-        max_iter=Param(None, type=["null", "integer"], minimum=1, description="L-BFGS steps"),
-    ),
-)
-def pricing_training() -> None:
-    @task
-    def training_set(data_interval_end=None, params=None, triggering_asset_events=None) -> str:
-        from training.pricing.pipeline import build_training_set_step
-        from training.tracking import training_end
-
-        end = training_end(params, triggering_asset_events, data_interval_end)
-        return build_training_set_step(end)
-
-    @task
-    def train(path: str, params=None) -> dict:
-        from training.pricing.pipeline import train_step
-
-        config = {k: v for k, v in (params or {}).items() if k in CONFIG_PARAMS}
-        return train_step(path, config)
-
-    @task
-    def register(trained: dict) -> dict:
-        from training.pricing.pipeline import register_step
-
-        return register_step(trained["run_id"], trained["checkpoint"])
-
-    validate, gate = validate_task("pricing"), gate_task("pricing")
-    gate(register(train(validate(training_set()))))
-
-
-pricing_training()
+# The Airflow DAG of every model (training_set -> validate -> train -> register -> gate, see
+# training/stages.py). The words "airflow" and "dag" in this file are how Airflow finds it.
+pricing_training = training_dag("pricing", schedule=get_settings().pricing_schedule, doc_md=__doc__)

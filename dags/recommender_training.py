@@ -38,59 +38,11 @@ place, and each run registers a new version.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-import pendulum
-from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
-
-from aisle.assets import retrain_asset
-from aisle.training_tasks import gate_task, training_params, validate_task
+from aisle.training_tasks import training_dag
 from core.settings import get_settings
 
-
-@dag(
-    dag_id="recommender_training",
-    # its calendar, or drift confirmed by the drift_monitor DAG
-    schedule=AssetOrTimeSchedule(
-        timetable=CronTriggerTimetable(get_settings().recommender_schedule, timezone="UTC"),
-        assets=retrain_asset("recommender"),
-    ),
-    start_date=pendulum.datetime(1990, 1, 1, tz="UTC"),
-    catchup=False,
-    end_date=get_settings().calendar_end,  # a replay's calendar stops with it
-    max_active_runs=1,
-    doc_md=__doc__,
-    tags=["aisle", "recommender", "training"],
-    default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
-    params=training_params(
-        epochs=Param(None, type=["null", "integer"], minimum=0, description="fine-tuning"),
-        spectral_rank=Param(None, type=["null", "integer"], minimum=1),
-    ),
+# The Airflow DAG of every model (training_set -> validate -> train -> register -> gate, see
+# training/stages.py). The words "airflow" and "dag" in this file are how Airflow finds it.
+recommender_training = training_dag(
+    "recommender", schedule=get_settings().recommender_schedule, doc_md=__doc__
 )
-def recommender_training() -> None:
-    @task
-    def training_set(data_interval_end=None, params=None, triggering_asset_events=None) -> str:
-        from training.recommender.pipeline import build_training_set_step
-        from training.tracking import training_end
-
-        end = training_end(params, triggering_asset_events, data_interval_end)
-        return build_training_set_step(end)
-
-    @task
-    def train(path: str, params=None) -> dict:
-        from training.recommender.pipeline import train_step
-
-        config = {k: v for k, v in (params or {}).items() if k in ("epochs", "spectral_rank")}
-        return train_step(path, config)
-
-    @task
-    def register(trained: dict) -> dict:
-        from training.recommender.pipeline import register_step
-
-        return register_step(trained["run_id"], trained["checkpoint"])
-
-    validate, gate = validate_task("recommender"), gate_task("recommender")
-    gate(register(train(validate(training_set()))))
-
-
-recommender_training()

@@ -29,6 +29,7 @@ import pandas as pd
 
 from core.clock import When, as_utc
 from core.settings import Settings, get_settings
+from training.stages import model_stages
 
 from .drift import check_drift, write_report
 from .frames import (
@@ -42,7 +43,6 @@ from .frames import (
 )
 
 log = logging.getLogger(__name__)
-MODELS = {"recommender": ("interactions", "timestamp"), "pricing": ("sales", "week_start")}
 
 
 class NothingToCheck(ValueError):
@@ -57,9 +57,8 @@ def drift_check_step(
     model: str, start: When, end: When, settings: Settings | None = None
 ) -> dict[str, Any]:
     settings = settings or get_settings()
-    if model not in MODELS:
-        raise ValueError(f"unknown model {model!r}; one of {', '.join(MODELS)}")
-    table, time_column = MODELS[model]
+    stages = model_stages(model)  # an unknown model is a ValueError naming the known ones
+    table, time_column = stages.table, stages.time_column
     dataset = curated_dataset(settings, table)
     start, end = as_utc(start), as_utc(end)
     reference_end, champion = _reference_end(settings, model, start)

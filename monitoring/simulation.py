@@ -150,7 +150,7 @@ def _window_days(shop: dict, knob: str | None, windows: int) -> list[date]:
 
 
 def _season(day: date, amplitude: float) -> float:
-    """The simulator's seasonal factor (features/sources/simulator.py, _World.season)."""
+    """The simulator's seasonal factor (features/sources/simulator/world.py, World.season)."""
     from features.sources.simulator import SEASON_PEAK_DAY
 
     year_day = day.timetuple().tm_yday - 1

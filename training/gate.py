@@ -20,8 +20,11 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from core.settings import GatePolicy, Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +142,35 @@ def record(decision: GateDecision) -> GateDecision:
     for reason in decision.reasons:
         log.warning("gate reason: %s", reason)
     return decision
+
+
+@dataclass
+class GateInputs:
+    """What every model's gate starts from: the settings, the challenger and the champion."""
+
+    settings: Settings
+    models: dict[str, Any]  # "challenger", and "champion" when there is one
+    champion_version: str | None
+
+    @property
+    def policy(self) -> GatePolicy:
+        return self.settings.gate
+
+
+def gate_inputs(
+    model: str, version: str, load: Callable[[str], Any], settings: Settings | None = None
+) -> GateInputs:
+    """Load `version` of `model` and the champion (none yet: only the challenger) from the
+    registry, through the model's own loader, tracking into the model's experiment."""
+    from training.tracking import use_tracking
+
+    settings = settings or get_settings()
+    use_tracking(settings, model)
+    models = {"challenger": load(f"models:/{model}/{version}")}
+    champion = champion_version(model, exclude=version)
+    if champion is not None:
+        models["champion"] = load(f"models:/{model}/{champion}")
+    return GateInputs(settings, models, champion)
 
 
 def champion_version(model: str, exclude: str | None = None) -> str | None:

@@ -31,16 +31,16 @@ def check(
     drift_monitor DAG does (reports, MLflow, timeline; retrain decisions with the cool-down)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from monitoring.monitor import MODELS
     from monitoring.retrain import check_intervals_step
+    from training.stages import all_models
 
-    if model not in MODELS:
-        raise fail(f"unknown model {model!r}; one of {', '.join(MODELS)}")
+    if model not in all_models():
+        raise fail(f"unknown model {model!r}; one of {', '.join(all_models())}")
     if end <= start:
         raise fail(f"--end {end.date()} is not after --start {start.date()}")
     settings = get_settings(data_dir=data_dir)
     step = timedelta(days=every or (1 if model == "recommender" else 7))
-    flow = MODELS[model][0]
+    flow = all_models()[model].table
     table = Table("interval", "drift", "columns", "retrain", title=f"{model} drift")
     intervals = []
     when = start

@@ -17,7 +17,7 @@ from core.settings import get_settings
 from training.pricing.online import MATERIALIZE_HINT, NoOnlineFeatures, pricing_row
 
 if TYPE_CHECKING:
-    from training.pricing.optimiser import Guardrails
+    from training.pricing.quoting import Guardrails
 
 # Guardrails' fields (and the optimiser's inputs) as the `aisle price` options that set them.
 PRICE_OPTIONS = {
@@ -53,7 +53,7 @@ def guardrails_from_options(
     """The `aisle price` options as `Guardrails`: an option left out is no guardrail, no
     `--ending` allows every cent. Raises `GuardrailError` (contradictory options) or pydantic's
     `ValidationError` (one option out of range), each naming the field."""
-    from training.pricing.optimiser import Guardrails
+    from training.pricing.quoting import Guardrails
 
     return Guardrails(
         floor=floor,
@@ -93,7 +93,7 @@ def _check_quote_inputs(cost: float, guardrails: Guardrails, current_price: floa
     """Refuse a bad cost or contradictory guardrails before a model or feature is loaded. The
     max-change window needs the current price, which may come from the features: it is checked
     here only when --current-price is given (else by the quote itself)."""
-    from training.pricing.optimiser import feasible_interval
+    from training.pricing.quoting import feasible_interval
 
     if current_price is None and guardrails.max_change_pct is not None:
         guardrails = guardrails.model_copy(update={"max_change_pct": None})
@@ -140,7 +140,7 @@ def price(
     online `pricing_v1` features."""
     from pydantic import ValidationError
 
-    from training.pricing.optimiser import GuardrailError, GuardrailViolation
+    from training.pricing.quoting import GuardrailError, GuardrailViolation
 
     try:  # before the slow imports: a typo in an option is answered at once
         guardrails = guardrails_from_options(

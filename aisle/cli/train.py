@@ -3,13 +3,18 @@ what the registered recommender suggests."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from aisle.cli.common import DataDir, End, console, fail
 from core.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from training.stages import ModelStages
 
 train_app = typer.Typer(help="Train a model as its training DAG does.", no_args_is_help=True)
 
@@ -27,21 +32,12 @@ def recommender(
     against the champion (passed: `challenger`)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from training.recommender.dataset import TrainingSetEmpty
-    from training.recommender.pipeline import (
-        build_training_set_step,
-        register_step,
-        train_step,
-    )
     from training.recommender.train import EpochResult
+    from training.stages import model_stages
 
     settings = get_settings(data_dir=data_dir)
-    try:
-        path = build_training_set_step(end, settings)
-    except (TrainingSetEmpty, FileNotFoundError, ValueError) as exc:
-        raise fail(str(exc)) from None
-    console.print(f"[green]✓[/green] training set {path}")
-    _validate("recommender", path, settings)
+    stages = model_stages("recommender")
+    path = _checked_training_set(stages, end, settings)
     config = {"epochs": epochs}
     total = (epochs if epochs is not None else _default_epochs()) + 1
     with Progress(
@@ -58,9 +54,9 @@ def recommender(
                 bar, completed=epoch.epoch + 1, last=f"valid NDCG@10 {epoch.valid['ndcg@10']:.4f}"
             )
 
-        trained = train_step(path, config, settings, device=device, on_epoch=on_epoch)
+        trained = stages.train(path, config, settings, device=device, on_epoch=on_epoch)
         progress.update(bar, completed=total)
-    registered = register_step(trained["run_id"], trained["checkpoint"], settings)
+    registered = stages.register(trained, settings)
     metrics = Table("test metric", "value", title=f"best epoch {trained['best_epoch']}")
     for name, value in trained["test"].items():
         metrics.add_row(name, f"{value:.4f}")
@@ -68,27 +64,34 @@ def recommender(
     _gate("recommender", registered, settings)
 
 
-def _validate(model: str, path: str, settings) -> None:
-    """The training DAG's validate task: stop with every failed check."""
+def _checked_training_set(stages: ModelStages, end: datetime, settings: Settings) -> str:
+    """The training DAG's training_set and validate tasks: stop with the reason or every failed
+    check."""
     from monitoring.data_checks import TrainingDataRejected, validate_step
+    from training.training_sets import TrainingSetEmpty
 
     try:
-        checked = validate_step(model, path, settings)
+        path = stages.build_training_set(end, settings)
+    except (TrainingSetEmpty, FileNotFoundError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    console.print(f"[green]✓[/green] training set {path}")
+    try:
+        checked = validate_step(stages.name, path, settings)
     except TrainingDataRejected as rejected:
         raise fail(str(rejected)) from None
     console.print(f"[green]✓[/green] {checked['checks']} data checks passed ({checked['html']})")
+    return path
 
 
 def _gate(model: str, registered: dict, settings) -> None:
     """The training DAG's gate task, and what it decided."""
-    import importlib
-
-    gate_step = importlib.import_module(f"training.{model}.gate").gate_step
     console.print(
         f"[green]✓[/green] registered {registered['registered_model']} version "
         f"{registered['version']} (run {registered['run_id']}, tracking {settings.tracking_uri})"
     )
-    decision = gate_step(registered["training_set"], registered["version"], settings)
+    from training.stages import model_stages
+
+    decision = model_stages(model).gate(registered, settings)
     table = Table("model", *decision["metrics"]["challenger"], title="gate: the same holdout")
     for name, values in decision["metrics"].items():
         if name != "rows":
@@ -126,19 +129,14 @@ def pricing(
     MLflow run → register → gate against the champion (passed: `challenger`)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from training.pricing.dataset import TrainingSetEmpty
-    from training.pricing.pipeline import build_training_set_step, register_step, train_step
     from training.pricing.train import FitProgress
+    from training.stages import model_stages
 
     settings = get_settings(data_dir=data_dir)
     _check_device(device)
     config = {"members": members, "max_iter": max_iter}
-    try:
-        path = build_training_set_step(end, settings)
-    except (TrainingSetEmpty, FileNotFoundError, ValueError) as exc:
-        raise fail(str(exc)) from None
-    console.print(f"[green]✓[/green] training set {path}")
-    _validate("pricing", path, settings)
+    stages = model_stages("pricing")
+    path = _checked_training_set(stages, end, settings)
     total = _pricing_fits(config, settings)
     with Progress(
         TextColumn("[bold]training"),
@@ -157,11 +155,11 @@ def pricing(
             progress.update(bar, advance=1, last=last)
 
         try:
-            trained = train_step(path, config, settings, device=device, on_fit=on_fit)
-        except (TrainingSetEmpty, ValueError) as exc:
+            trained = stages.train(path, config, settings, device=device, on_fit=on_fit)
+        except ValueError as exc:  # TrainingSetEmpty is one
             raise fail(str(exc)) from None
         progress.update(bar, completed=total)
-    registered = register_step(trained["run_id"], trained["checkpoint"], settings)
+    registered = stages.register(trained, settings)
     summary = Table("metric", "value", title="pricing model")
     summary.add_row("test RMSE, log(1 + units)", f"{trained['test_rmse']:.4f}")
     summary.add_row("l2 (tuned on the valid weeks)", f"{trained['l2']:g}")

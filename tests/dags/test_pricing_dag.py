@@ -71,9 +71,10 @@ def test_a_run_registers_a_challenger_with_its_lineage(twenty_weeks, dag):
     import mlflow
     from mlflow import MlflowClient
 
-    from training.pricing.dataset import PricingData, WeeklyWindows, training_set_path
+    from training.pricing.dataset import MODEL, PricingData
     from training.pricing.registry import load_pricing, model_input_example
     from training.tracking import point_at_store
+    from training.training_sets import Windows, training_set_path
 
     airflow_env.migrate_db(twenty_weeks)  # exports the settings for the DAG's tasks
     run = dag.test(run_conf={"end": END.isoformat(), "members": 2})
@@ -110,8 +111,8 @@ def test_a_run_registers_a_challenger_with_its_lineage(twenty_weeks, dag):
     # the registered model answers through its signature, and serving gets the PricingModel
     model = mlflow.pyfunc.load_model("models:/pricing@challenger")
     assert model.metadata.signature is not None
-    windows = WeeklyWindows.before(datetime.combine(END, datetime.min.time(), UTC), 3, 3)
-    test = PricingData.load(training_set_path(twenty_weeks, "orange_juice", windows)).test
+    windows = Windows.weeks_before(datetime.combine(END, datetime.min.time(), UTC), 3, 3)
+    test = PricingData.load(training_set_path(twenty_weeks, MODEL, "orange_juice", windows)).test
     answer = model.predict(model_input_example(test.head(5)))
     assert (answer.elasticity < 0).all() and np.isfinite(answer.units).all()
     pricing = load_pricing("models:/pricing@challenger")
@@ -123,9 +124,10 @@ def test_a_run_registers_a_challenger_with_its_lineage(twenty_weeks, dag):
 @pytest.mark.slow
 def test_the_training_set_is_point_in_time(twenty_weeks):
     """Each row's features are the shelf of its own week and the demand of the week before."""
-    from training.pricing.dataset import WeeklyWindows, build_training_set
+    from training.pricing.dataset import build_training_set
+    from training.training_sets import Windows
 
-    windows = WeeklyWindows.before(datetime.combine(END, datetime.min.time(), UTC), 3, 3)
+    windows = Windows.weeks_before(datetime.combine(END, datetime.min.time(), UTC), 3, 3)
     frame = pd.read_parquet(build_training_set(twenty_weeks, "orange_juice", windows))
     assert set(frame.role) == {"fit", "valid", "test"}
     frame["week"] = frame.event_timestamp.dt.tz_localize(None)

@@ -57,9 +57,9 @@ def test_a_run_registers_a_challenger_with_its_lineage(five_weeks, dag):
     import mlflow
     from mlflow import MlflowClient
 
-    from training.recommender.dataset import TemporalWindows, training_set_path
     from training.recommender.registry import load_recommender
     from training.tracking import point_at_store
+    from training.training_sets import Windows, training_set_path
 
     airflow_env.migrate_db(five_weeks)  # exports the settings for the DAG's tasks
     run = dag.test(run_conf={"end": END, "epochs": 1})
@@ -90,8 +90,9 @@ def test_a_run_registers_a_challenger_with_its_lineage(five_weeks, dag):
     # the registered model answers through its signature, and serving gets the Recommender
     model = mlflow.pyfunc.load_model("models:/recommender@challenger")
     assert model.metadata.signature is not None
-    windows = TemporalWindows.before(datetime(1997, 10, 25, tzinfo=UTC), 7, 7)
-    frame = pq.read_table(training_set_path(five_weeks, "movielens", windows)).to_pandas()
+    windows = Windows.days_before(datetime(1997, 10, 25, tzinfo=UTC), 7, 7)
+    path = training_set_path(five_weeks, "recommender", "movielens", windows)
+    frame = pq.read_table(path).to_pandas()
     history = list(frame[frame.role == "test"].history_item_ids.iloc[0])
     answer = model.predict(pd.DataFrame({"history_item_ids": [history, []], "k": [5, 5]}))
     assert [len(ids) for ids in answer.item_ids] == [5, 5]
@@ -105,9 +106,10 @@ def test_a_run_registers_a_challenger_with_its_lineage(five_weeks, dag):
 @pytest.mark.slow
 def test_the_training_set_has_no_leakage(five_weeks):
     """Histories hold only events before their cut; targets only new items of the next window."""
-    from training.recommender.dataset import TemporalWindows, build_training_set
+    from training.recommender.dataset import build_training_set
+    from training.training_sets import Windows
 
-    windows = TemporalWindows.before(datetime(1997, 10, 25, tzinfo=UTC), 7, 7)
+    windows = Windows.days_before(datetime(1997, 10, 25, tzinfo=UTC), 7, 7)
     frame = pq.read_table(build_training_set(five_weeks, "movielens", windows)).to_pandas()
     from features.sources import movielens
 

@@ -22,9 +22,10 @@ def trained(tmp_path_factory):
     from features.ingest import ingest, ingest_attributes
     from features.pipeline import run_features
     from features.sources.prepare import prepare
-    from training.pricing.dataset import PricingData, WeeklyWindows, build_training_set
+    from training.pricing.dataset import PricingData, build_training_set
     from training.pricing.model import PricingConfig
     from training.pricing.train import train_pricing
+    from training.training_sets import Windows
 
     settings = get_settings(
         data_dir=tmp_path_factory.mktemp("pricing_sim") / "data",
@@ -32,7 +33,7 @@ def trained(tmp_path_factory):
         simulator=SHOP,
     )
     end = START + timedelta(days=DAYS)
-    windows = WeeklyWindows.before(datetime.combine(end, datetime.min.time(), UTC), 2, 2)
+    windows = Windows.weeks_before(datetime.combine(end, datetime.min.time(), UTC), 2, 2)
     # The feature store exports the settings to os.environ; a module fixture runs outside the
     # per-test restore, so it restores them itself.
     saved = dict(os.environ)

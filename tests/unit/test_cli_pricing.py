@@ -22,7 +22,7 @@ from aisle.cli import train as cli_train
 from aisle.cli.price import NoOnlineFeatures, Objective, guardrails_from_options, pricing_row
 from core.settings import get_settings
 from training.pricing.model import PricingConfig
-from training.pricing.optimiser import GuardrailError, Guardrails, violations
+from training.pricing.quoting import GuardrailError, Guardrails, violations
 from training.pricing.train import train_pricing
 
 runner = CliRunner()
@@ -161,14 +161,15 @@ def test_training_without_data_or_with_a_bad_device_is_a_clear_error(tmp_path):
 
 def test_train_pricing_runs_the_dags_steps_and_prints_the_summary(tmp_path, monkeypatch):
     from monitoring import data_checks
-    from training.pricing import gate, pipeline
+    from training import stages
+    from training.pricing import dataset, gate, pipeline
     from training.pricing.train import FitProgress
 
     calls = []
 
-    def build(end, settings):
-        calls.append(("build", end.date().isoformat()))
-        return str(tmp_path / "training_set.parquet")
+    def build(settings, source, windows):
+        calls.append(("build", source, windows.end.date().isoformat()))
+        return tmp_path / "training_set.parquet"
 
     def train(path, config, settings, device=None, on_fit=None):
         calls.append(("train", config, device))
@@ -179,8 +180,8 @@ def test_train_pricing_runs_the_dags_steps_and_prints_the_summary(tmp_path, monk
         return {"run_id": "r1", "checkpoint": "c.pt", "test_rmse": 0.5234, "l2": 10.0,
                 "elasticity_share_negative": 0.975}  # fmt: skip
 
-    def register(run_id, checkpoint, settings):
-        calls.append(("register", run_id, checkpoint))
+    def register(model, run_id, checkpoint, settings):
+        calls.append(("register", model.name, run_id, checkpoint))
         return {"registered_model": "pricing", "version": "7", "run_id": run_id,
                 "training_set": "t.parquet"}  # fmt: skip
 
@@ -195,9 +196,9 @@ def test_train_pricing_runs_the_dags_steps_and_prints_the_summary(tmp_path, monk
                             "last value": {"rmse": 0.9, "mae": 0.7}},
                 "behaviour": {"demand falls with price": True}}  # fmt: skip
 
-    monkeypatch.setattr(pipeline, "build_training_set_step", build)
+    monkeypatch.setattr(dataset, "build_training_set", build)
     monkeypatch.setattr(pipeline, "train_step", train)
-    monkeypatch.setattr(pipeline, "register_step", register)
+    monkeypatch.setattr(stages, "register_step", register)
     monkeypatch.setattr(data_checks, "validate_step", validate)
     monkeypatch.setattr(gate, "gate_step", decide)
     result, text = invoke(
@@ -206,10 +207,10 @@ def test_train_pricing_runs_the_dags_steps_and_prints_the_summary(tmp_path, monk
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert calls == [
-        ("build", "1992-10-08"),
+        ("build", "orange_juice", "1992-10-08"),
         ("validate", "pricing"),
         ("train", {"members": 2, "max_iter": 50}, "cpu"),
-        ("register", "r1", "c.pt"),
+        ("register", "pricing", "r1", "c.pt"),
         ("gate", "t.parquet", "7"),
     ]
     assert "fit 5/5" in text

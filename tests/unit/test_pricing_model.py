@@ -13,8 +13,8 @@ import torch
 
 from training.pricing.design import BadFeatures, Design, UnknownEntity
 from training.pricing.model import PricingConfig
-from training.pricing.optimiser import GuardrailError, Guardrails, violations
 from training.pricing.predict import PricingModel
+from training.pricing.quoting import GuardrailError, Guardrails, violations
 from training.pricing.train import train_pricing
 
 ITEMS = {"i1": -1.5, "i2": -2.2, "i3": -3.0, "i4": -3.6}  # true elasticities

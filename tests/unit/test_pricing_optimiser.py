@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from training.pricing.optimiser import (
+from training.pricing.quoting import (
     DEFAULT_CEILING_MULTIPLE,
     GuardrailError,
     Guardrails,

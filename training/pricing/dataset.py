@@ -17,61 +17,29 @@ metadata in the schema); tasks pass its path, never frames.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
 from pathlib import Path
 
 import duckdb
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from core.files import write_parquet_atomic
 from core.settings import Settings
-from features.etl import CURATED_FILE
-from features.storage import list_partitions
+from training.training_sets import (
+    TrainingSetEmpty,
+    Windows,
+    curated_files,
+    read_training_set,
+    training_set_path,
+    write_training_set,
+)
 
 FEATURE_SERVICE = "pricing_v1"
-TRAINING_SET_FILE = "training_set.parquet"
+MODEL = "pricing"
 ROLES = ("fit", "valid", "test")
 
 
-class TrainingSetEmpty(ValueError):
-    """The windows hold too little data to train or evaluate on."""
-
-
-@dataclass(frozen=True)
-class WeeklyWindows:
-    train_end: datetime
-    valid_end: datetime
-    end: datetime
-
-    @classmethod
-    def before(cls, end: datetime, valid_weeks: int, test_weeks: int) -> WeeklyWindows:
-        """Windows ending at `end` (a UTC day boundary), cut at whole weeks before it."""
-        end = end.astimezone(UTC)
-        if (end.hour, end.minute, end.second, end.microsecond) != (0, 0, 0, 0):
-            raise ValueError(f"the interval end {end.isoformat()} is not a UTC day boundary")
-        if valid_weeks <= 0 or test_weeks <= 0:
-            raise ValueError(
-                f"valid_weeks ({valid_weeks}) and test_weeks ({test_weeks}) must be > 0"
-            )
-        valid_end = end - timedelta(weeks=test_weeks)
-        return cls(valid_end - timedelta(weeks=valid_weeks), valid_end, end)
-
-    def key(self) -> str:
-        return f"{self.train_end:%Y%m%d}_{self.valid_end:%Y%m%d}_{self.end:%Y%m%d}"
-
-    def to_dict(self) -> dict[str, str]:
-        return {k: v.isoformat() for k, v in vars(self).items()}
-
-
-def training_set_path(settings: Settings, dataset: str, windows: WeeklyWindows) -> Path:
-    return settings.data_dir / "training" / "pricing" / dataset / windows.key() / TRAINING_SET_FILE
-
-
-def build_training_set(settings: Settings, dataset: str, windows: WeeklyWindows) -> Path:
+def build_training_set(settings: Settings, dataset: str, windows: Windows) -> Path:
     """Write the training set of `windows` and return its path (atomic, idempotent)."""
     from features.store import training_set
 
@@ -99,25 +67,12 @@ def build_training_set(settings: Settings, dataset: str, windows: WeeklyWindows)
         # and counted, never silently lost.
         "dropped_without_shelf_features": int(no_shelf.sum()),
     }
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    table = table.replace_schema_metadata({"aisle": json.dumps(metadata)})
-    path = training_set_path(settings, dataset, windows)
-    write_parquet_atomic(table, path)
-    return path
+    return write_training_set(frame, metadata, training_set_path(settings, MODEL, dataset, windows))
 
 
-def _sales(settings: Settings, dataset: str, windows: WeeklyWindows) -> pd.DataFrame:
+def _sales(settings: Settings, dataset: str, windows: Windows) -> pd.DataFrame:
     end = windows.end
-    files = [
-        str(folder / CURATED_FILE)
-        for folder in list_partitions(settings.curated_dir, dataset, "sales")
-        if folder.name.removeprefix("date=") < end.date().isoformat()
-        and (folder / CURATED_FILE).exists()
-    ]
-    if not files:
-        raise TrainingSetEmpty(
-            f"no curated {dataset} sales before {end.isoformat()}; run the ingest first"
-        )
+    files = curated_files(settings, dataset, "sales", end)
     sql = """SELECT item_id, store_id, week_start, units FROM read_parquet($files)
              ORDER BY week_start, item_id, store_id"""
     with duckdb.connect() as con:
@@ -141,9 +96,7 @@ class PricingData:
 
     @classmethod
     def load(cls, path: Path) -> PricingData:
-        table = pq.read_table(path)
-        metadata = json.loads(table.schema.metadata[b"aisle"])
-        frame = table.to_pandas()
+        frame, metadata = read_training_set(path)
         parts = {role: frame[frame.role == role].reset_index(drop=True) for role in ROLES}
         if parts["fit"].empty:
             raise TrainingSetEmpty(f"{path}: no rows to fit on")

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.settings import Settings, get_settings
-from training.gate import MetricRule, champion_version, decide, record
+from core.settings import Settings
+from training.gate import MetricRule, decide, gate_inputs, record
 
 from .baselines import LastValue, log_units
 from .evaluate import rmse
@@ -29,23 +29,14 @@ def gate_step(
     training_set: str | Path, version: str, settings: Settings | None = None
 ) -> dict[str, Any]:
     """Evaluate `version` (and the champion) on the test weeks, decide, record on the version."""
-    from training.tracking import use_tracking
-
     from .dataset import PricingData
-    from .pipeline import EXPERIMENT
     from .registry import MODEL_NAME, load_pricing
 
-    settings = settings or get_settings()
-    policy = settings.gate
-    use_tracking(settings, EXPERIMENT)
     data = PricingData.load(Path(training_set))
     if data.test.empty:
         raise ValueError(f"{training_set}: no test week; the gate has no holdout")
-    challenger = load_pricing(f"models:/{MODEL_NAME}/{version}")
-    models = {"challenger": challenger}
-    champion = champion_version(MODEL_NAME, exclude=version)
-    if champion is not None:
-        models["champion"] = load_pricing(f"models:/{MODEL_NAME}/{champion}")
+    inputs = gate_inputs(MODEL_NAME, version, load_pricing, settings)
+    policy, models, challenger = inputs.policy, inputs.models, inputs.models["challenger"]
     predictions = {name: m.predict(data.test, unknown="drop") for name, m in models.items()}
     shared = data.test.index
     for predicted in predictions.values():
@@ -68,6 +59,7 @@ def gate_step(
         MetricRule("mae", False, tolerance=policy.pricing_tolerance),
     ]
     behaviour = behavioural_tests(challenger, rows, policy.behaviour_sample)
+    champion = inputs.champion_version
     decision = record(decide(MODEL_NAME, version, champion, rules, metrics, behaviour))
     decision.metrics["rows"] = {"compared": float(len(rows)), "test": float(len(data.test))}
     return decision.to_dict()
@@ -83,7 +75,7 @@ def _errors(predicted: np.ndarray, actual: np.ndarray) -> dict[str, float]:
 
 
 def behavioural_tests(model, rows: pd.DataFrame, sample: int) -> dict[str, bool]:
-    from .optimiser import Guardrails, violations
+    from .quoting import Guardrails, violations
 
     picked = rows.sample(min(sample, len(rows)), random_state=0)
     falls = True

@@ -1,14 +1,15 @@
 """The pricing model's stages, one code path for the DAG, the CLI and the tests.
 
-    build_training_set_step(end, settings, dataset)   -> training set path (weekly windows)
-    train_step(path, config, settings)                 -> MLflow run id, checkpoint, test RMSE
-    register_step(run_id, checkpoint, settings)        -> registered version (no alias yet)
-    gate.gate_step(training_set, version)              -> passed: alias `challenger` (gate.py)
+    stages.STAGES.build_training_set(end)   -> training set path (weekly windows, dataset.py)
+    train_step(path, config, settings)      -> MLflow run id, checkpoint, test RMSE
+    stages.STAGES.register(trained)         -> registered version (no alias yet), through
+                                               load_checkpoint, log_model and version_tags here
+    gate.gate_step(training_set, version)   -> passed: alias `challenger` (gate.py)
 
 `train_step` tunes on the valid weeks, fits the ensemble, scores it and the references (a)-(e) on
 the test weeks, and logs params, the loss and tuning curves, the evaluation table, the
 elasticities per item x store, a price-response plot for a few items and lineage to MLflow.
-`register_step` logs the checkpoint as the run's pyfunc model with its signature, registers it
+Registration logs the checkpoint as the run's pyfunc model with its signature, registers it
 as a new version of `pricing`; the gate (gate.py) gives it the alias `challenger` or not.
 """
 
@@ -22,11 +23,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.clock import When, as_utc
 from core.settings import Settings, get_settings
 from training.tracking import run_config
 
-from .dataset import PricingData, WeeklyWindows, build_training_set
+from .dataset import PricingData
 from .model import PricingConfig
 from .train import FitProgress, TrainResult, pick_device, train_pricing
 
@@ -35,22 +35,6 @@ log = logging.getLogger(__name__)
 EXPERIMENT = "pricing"
 CHECKPOINT_FILE = "pricing.pt"
 RESPONSE_ITEMS = 4
-
-
-def build_training_set_step(
-    end: When, settings: Settings | None = None, dataset: str | None = None
-) -> str:
-    """The training set of the sales ending at `end` (a UTC day boundary)."""
-    from features.sources import resolve
-
-    settings = settings or get_settings()
-    dataset = dataset or resolve(settings.sales_source).dataset
-    windows = WeeklyWindows.before(
-        as_utc(end), settings.pricing_valid_weeks, settings.pricing_test_weeks
-    )
-    path = build_training_set(settings, dataset, windows)
-    log.info("training set %s (windows %s)", path, windows.to_dict())
-    return str(path)
 
 
 def train_step(
@@ -147,40 +131,25 @@ def train_step(
     }
 
 
-def register_step(
-    run_id: str, checkpoint: str | Path, settings: Settings | None = None
-) -> dict[str, Any]:
-    """Log the checkpoint as the run's model and register it as a new version, tagged with its
-    metrics and lineage. The alias `challenger` is the gate's to give (gate.py)."""
-    import mlflow
-
-    from training.tracking import tag_version, use_tracking
-
+def load_checkpoint(checkpoint: str | Path):
+    """The trained pricing model, for registration (training/stages.py `register_step`)."""
     from .predict import PricingModel
-    from .registry import MODEL_NAME, log_pricing
 
-    settings = settings or get_settings()
-    use_tracking(settings, EXPERIMENT)
-    model = PricingModel.load(checkpoint)
-    lineage = model.metadata["lineage"]
-    if lineage["mlflow_run_id"] != run_id:
-        raise ValueError(
-            f"{checkpoint} was trained in run {lineage['mlflow_run_id']}, not {run_id}"
-        )
-    test = PricingData.load(Path(lineage["training_set"])).test
-    with mlflow.start_run(run_id=run_id):
-        logged = log_pricing(Path(checkpoint), test.head(2))
-    version = str(logged.registered_model_version)
-    metrics = {"test_rmse": round(model.metadata["metrics"]["test_rmse"], 4)}
-    tag_version(MODEL_NAME, version, {**metrics, **lineage})
-    log.info("registered %s version %s", MODEL_NAME, version)
-    return {
-        "registered_model": MODEL_NAME,
-        "version": version,
-        "training_set": lineage["training_set"],
-        "model_uri": logged.model_uri,
-        "run_id": run_id,
-    }
+    return PricingModel.load(checkpoint)
+
+
+def log_model(checkpoint: Path, model) -> Any:
+    """Log the checkpoint as the active run's pyfunc model (two test rows as its input example),
+    registered as a new version."""
+    from .registry import log_pricing
+
+    test = PricingData.load(Path(model.metadata["lineage"]["training_set"])).test
+    return log_pricing(checkpoint, test.head(2))
+
+
+def version_tags(model) -> dict[str, Any]:
+    """The metric a registered version carries beside its lineage."""
+    return {"test_rmse": round(model.metadata["metrics"]["test_rmse"], 4)}
 
 
 def pricing_config(

@@ -23,7 +23,7 @@ import torch
 
 from .design import BadFeatures, Design, Encoded
 from .model import DemandModel, PricingConfig
-from .optimiser import Guardrails, PriceDecision, optimise_price
+from .quoting import Guardrails, PriceDecision, optimise_price
 
 FORMAT = "aisle-pricing/1"
 

@@ -19,61 +19,32 @@ valid_end, test targets). Tasks pass its path, never frames.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import scipy.sparse as sp
 
-from core.files import write_parquet_atomic
 from core.settings import Settings
-from features.etl import CURATED_FILE
 from features.feature_tables import latest_snapshot
-from features.storage import list_partitions
+from training.training_sets import (
+    TrainingSetEmpty,
+    Windows,
+    curated_files,
+    read_training_set,
+    training_set_path,
+    write_training_set,
+)
 
 FEATURE_SERVICE = "recommender_history_v1"
 HISTORY_FEATURE = "history_item_ids"
-TRAINING_SET_FILE = "training_set.parquet"
+MODEL = "recommender"
 
 
-class TrainingSetEmpty(ValueError):
-    """The windows hold too little data to train or evaluate on."""
-
-
-@dataclass(frozen=True)
-class TemporalWindows:
-    train_end: datetime
-    valid_end: datetime
-    end: datetime
-
-    @classmethod
-    def before(cls, end: datetime, valid_days: int, test_days: int) -> TemporalWindows:
-        """Windows ending at `end`, cut at whole UTC days."""
-        end = end.astimezone(UTC)
-        if (end.hour, end.minute, end.second, end.microsecond) != (0, 0, 0, 0):
-            raise ValueError(f"the interval end {end.isoformat()} is not a UTC day boundary")
-        valid_end = end - timedelta(days=test_days)
-        return cls(valid_end - timedelta(days=valid_days), valid_end, end)
-
-    def key(self) -> str:
-        return f"{self.train_end:%Y%m%d}_{self.valid_end:%Y%m%d}_{self.end:%Y%m%d}"
-
-    def to_dict(self) -> dict[str, str]:
-        return {k: v.isoformat() for k, v in vars(self).items()}
-
-
-def training_set_path(settings: Settings, dataset: str, windows: TemporalWindows) -> Path:
-    return (
-        settings.data_dir / "training" / "recommender" / dataset / windows.key() / TRAINING_SET_FILE
-    )
-
-
-def build_training_set(settings: Settings, dataset: str, windows: TemporalWindows) -> Path:
+def build_training_set(settings: Settings, dataset: str, windows: Windows) -> Path:
     """Write the protocol-B training set of `windows` and return its path (atomic, idempotent)."""
     from features.store import training_set
 
@@ -105,30 +76,18 @@ def build_training_set(settings: Settings, dataset: str, windows: TemporalWindow
     fit = _with_targets(histories, events, windows.train_end, windows.valid_end, "fit")
     test = _with_targets(histories, events, windows.valid_end, windows.end, "test")
     frame = pd.concat([fit, test], ignore_index=True)
-    path = training_set_path(settings, dataset, windows)
+    path = training_set_path(settings, MODEL, dataset, windows)
     metadata = {
         "dataset": dataset,
         "feature_service": FEATURE_SERVICE,
         "windows": windows.to_dict(),
         "categories": _categories(settings, dataset, windows),
     }
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    table = table.replace_schema_metadata({"aisle": json.dumps(metadata)})
-    write_parquet_atomic(table, path)
-    return path
+    return write_training_set(frame, metadata, path)
 
 
 def _events(settings: Settings, dataset: str, end: datetime) -> pd.DataFrame:
-    files = [
-        str(folder / CURATED_FILE)
-        for folder in list_partitions(settings.curated_dir, dataset, "interactions")
-        if folder.name.removeprefix("date=") < end.date().isoformat()
-        and (folder / CURATED_FILE).exists()
-    ]
-    if not files:
-        raise TrainingSetEmpty(
-            f"no curated {dataset} interactions before {end.isoformat()}; run the ingest first"
-        )
+    files = curated_files(settings, dataset, "interactions", end)
     sql = """SELECT user_id, item_id, "timestamp" FROM read_parquet($files)
              WHERE "timestamp" < $end ORDER BY "timestamp", user_id, item_id"""
     with duckdb.connect() as con:
@@ -159,7 +118,7 @@ def _with_targets(
     return out.sort_values("user_id", ignore_index=True)
 
 
-def _categories(settings: Settings, dataset: str, windows: TemporalWindows) -> dict[str, str]:
+def _categories(settings: Settings, dataset: str, windows: Windows) -> dict[str, str]:
     """Each item's first category in the snapshot known at valid_end (for category filters)."""
     from features.feature_tables import CATEGORIES_SQL
 
@@ -189,11 +148,7 @@ class RecommenderData:
 
     @classmethod
     def load(cls, path: Path) -> RecommenderData:
-        import pyarrow.parquet as pq
-
-        table = pq.read_table(path)
-        metadata = json.loads(table.schema.metadata[b"aisle"])
-        frame = table.to_pandas()
+        frame, metadata = read_training_set(path)
         fit, test = frame[frame.role == "fit"], frame[frame.role == "test"]
         item_ids = sorted({i for h in fit.history_item_ids for i in h})
         if not item_ids:

@@ -15,8 +15,8 @@ from typing import Any
 
 import pandas as pd
 
-from core.settings import Settings, get_settings
-from training.gate import MetricRule, champion_version, decide, record
+from core.settings import Settings
+from training.gate import MetricRule, decide, gate_inputs, record
 
 from .evaluate import list_metrics
 from .predict import Request
@@ -30,14 +30,8 @@ def gate_step(
     training_set: str | Path, version: str, settings: Settings | None = None
 ) -> dict[str, Any]:
     """Evaluate `version` (and the champion) on the test window, decide, record on the version."""
-    from training.tracking import use_tracking
-
-    from .pipeline import EXPERIMENT
     from .registry import MODEL_NAME, load_recommender
 
-    settings = settings or get_settings()
-    policy = settings.gate
-    use_tracking(settings, EXPERIMENT)
     frame = pd.read_parquet(training_set)
     test = frame[(frame.role == "test") & (frame.target_item_ids.map(len) > 0)]
     if test.empty:
@@ -45,12 +39,10 @@ def gate_step(
     histories = [list(h) for h in test.history_item_ids]
     targets = [list(t) for t in test.target_item_ids]
 
-    challenger = load_recommender(f"models:/{MODEL_NAME}/{version}")
-    metrics = {"challenger": evaluate(challenger, histories, targets)}
-    champion = champion_version(MODEL_NAME, exclude=version)
-    if champion is not None:
-        model = load_recommender(f"models:/{MODEL_NAME}/{champion}")
-        metrics["champion"] = evaluate(model, histories, targets)
+    inputs = gate_inputs(MODEL_NAME, version, load_recommender, settings)
+    policy = inputs.policy
+    metrics = {name: evaluate(m, histories, targets) for name, m in inputs.models.items()}
+    challenger = inputs.models["challenger"]
     fit_histories = frame[frame.role == "fit"].history_item_ids
     metrics["popularity"] = popularity_metrics(fit_histories, histories, targets)
     floor = max(metrics["popularity"]["ndcg@10"], policy.recommender_min_ndcg)
@@ -60,6 +52,7 @@ def gate_step(
         MetricRule("hit@10", True, tolerance=policy.recommender_tolerance),
     ]
     behaviour = behavioural_tests(challenger, histories[: policy.behaviour_sample])
+    champion = inputs.champion_version
     decision = record(decide(MODEL_NAME, version, champion, rules, metrics, behaviour))
     return decision.to_dict()
 

@@ -1,14 +1,15 @@
 """The recommender's stages, one code path for the DAG, the CLI and the tests.
 
-    build_training_set_step(settings, dataset, end)   -> training set path (protocol B windows)
-    train_step(settings, path, config)                 -> MLflow run id, checkpoint, test metrics
-    register_step(settings, run_id, checkpoint)        -> registered version (no alias yet)
-    gate.gate_step(training_set, version)              -> passed: alias `challenger` (gate.py)
+    stages.STAGES.build_training_set(end)   -> training set path (protocol B windows, dataset.py)
+    train_step(path, config, settings)      -> MLflow run id, checkpoint, test metrics
+    stages.STAGES.register(trained)         -> registered version (no alias yet), through
+                                               load_checkpoint, log_model and version_tags here
+    gate.gate_step(training_set, version)   -> passed: alias `challenger` (gate.py)
 
 `train_step` trains (progress per epoch in the log and the MLflow run), evaluates the model and
 two baselines on the held-out test window, writes the checkpoint next to the training set, and
 logs params, per-epoch metrics, the learning curve, the evaluation table and lineage to MLflow.
-`register_step` logs the checkpoint as the run's pyfunc model with its signature, registers it
+Registration logs the checkpoint as the run's pyfunc model with its signature, registers it
 as a new version of `recommender`; the gate (gate.py) gives it the alias `challenger` or not.
 """
 
@@ -22,11 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from core.clock import When, as_utc
 from core.settings import Settings, get_settings
 from training.tracking import run_config
 
-from .dataset import RecommenderData, TemporalWindows, build_training_set
+from .dataset import RecommenderData
 from .model import RecommenderConfig
 from .train import EpochResult, dense, pick_device, score_all, train_recommender
 
@@ -35,22 +35,6 @@ log = logging.getLogger(__name__)
 EXPERIMENT = "recommender"
 CHECKPOINT_FILE = "recommender.pt"
 EASE_GRID = (100.0, 300.0, 1000.0)
-
-
-def build_training_set_step(
-    end: When, settings: Settings | None = None, dataset: str | None = None
-) -> str:
-    """The protocol-B training set of the data ending at `end` (a UTC day boundary)."""
-    from features.sources import resolve
-
-    settings = settings or get_settings()
-    dataset = dataset or resolve(settings.interactions_source).dataset
-    windows = TemporalWindows.before(
-        as_utc(end), settings.recommender_valid_days, settings.recommender_test_days
-    )
-    path = build_training_set(settings, dataset, windows)
-    log.info("training set %s (windows %s)", path, windows.to_dict())
-    return str(path)
 
 
 def evaluate_test(data: RecommenderData, score: Callable[[Any], np.ndarray]) -> dict[str, float]:
@@ -155,39 +139,23 @@ def train_step(
     }
 
 
-def register_step(
-    run_id: str, checkpoint: str | Path, settings: Settings | None = None
-) -> dict[str, Any]:
-    """Log the checkpoint as the run's model and register it as a new version, tagged with its
-    metrics and lineage. The alias `challenger` is the gate's to give (gate.py)."""
-    import mlflow
-
-    from training.tracking import tag_version, use_tracking
-
+def load_checkpoint(checkpoint: str | Path):
+    """The trained recommender, for registration (training/stages.py `register_step`)."""
     from .predict import Recommender
-    from .registry import MODEL_NAME, log_recommender
 
-    settings = settings or get_settings()
-    use_tracking(settings, EXPERIMENT)
-    recommender = Recommender.load(checkpoint, device="cpu")
-    lineage = recommender.metadata["lineage"]
-    if lineage["mlflow_run_id"] != run_id:
-        raise ValueError(
-            f"{checkpoint} was trained in run {lineage['mlflow_run_id']}, not {run_id}"
-        )
-    with mlflow.start_run(run_id=run_id):
-        logged = log_recommender(Path(checkpoint), recommender.item_ids[:3])
-    version = str(logged.registered_model_version)
-    test = recommender.metadata["metrics"]["test"]
-    tag_version(MODEL_NAME, version, {"test_ndcg_at_10": round(test["ndcg@10"], 4), **lineage})
-    log.info("registered %s version %s", MODEL_NAME, version)
-    return {
-        "registered_model": MODEL_NAME,
-        "version": version,
-        "training_set": lineage["training_set"],
-        "model_uri": logged.model_uri,
-        "run_id": run_id,
-    }
+    return Recommender.load(checkpoint, device="cpu")
+
+
+def log_model(checkpoint: Path, recommender) -> Any:
+    """Log the checkpoint as the active run's pyfunc model, registered as a new version."""
+    from .registry import log_recommender
+
+    return log_recommender(checkpoint, recommender.item_ids[:3])
+
+
+def version_tags(recommender) -> dict[str, Any]:
+    """The metric a registered version carries beside its lineage."""
+    return {"test_ndcg_at_10": round(recommender.metadata["metrics"]["test"]["ndcg@10"], 4)}
 
 
 def recommender_config(

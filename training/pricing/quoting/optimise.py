@@ -1,0 +1,104 @@
+"""The entry point: `optimise_price` puts the pieces together (checked inputs, the allowed
+interval and its cent grid, the search, a last check against every guardrail, the elasticity and
+the binding guardrails) into one `PriceDecision`."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .binding import binding_guardrails
+from .grid import MAX_CANDIDATES, allowed_grid
+from .guardrails import (
+    Guardrails,
+    GuardrailViolation,
+    checked_guardrails,
+    optional_positive_number,
+    positive_number,
+    violations,
+)
+from .interval import allowed_interval
+from .search import Demand, expected_units, optimum
+
+MIN_CANDIDATES = 100  # fewer per pass and the coarse-to-fine zoom would not shrink
+ELASTICITY_STEP = 1e-4  # half-width, in log price, of the numerical elasticity's difference
+
+
+@dataclass(frozen=True)
+class PriceDecision:
+    price: float  # currency units, a whole number of cents
+    expected_units: float
+    expected_profit: float  # (price - cost) * units
+    expected_revenue: float  # price * units
+    elasticity: float | None  # d log units / d log price at `price`; None where demand is 0
+    binding: tuple[str, ...]  # the guardrails that bind at `price` (see binding.py)
+    current_price: float | None
+    cost: float
+    objective: str
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["binding"] = list(self.binding)
+        return out
+
+
+def optimise_price(
+    demand: Demand,
+    cost: float,
+    guardrails: Guardrails | None = None,
+    current_price: float | None = None,
+    elasticity: Callable[[float], float] | None = None,
+    *,
+    max_candidates: int = MAX_CANDIDATES,
+) -> PriceDecision:
+    """The allowed whole-cent price that maximises expected profit (or revenue).
+
+    `demand` maps a vector of prices to expected units (finite, >= 0; anything else is a
+    ValueError). `elasticity`, when given, is the curve's own d log units / d log price;
+    otherwise it is a central difference in log price of `demand` (None where demand is 0).
+    `max_candidates` is the number of demand evaluations per search pass (search.py).
+    """
+    cost = positive_number("cost", cost)
+    current = optional_positive_number("current_price", current_price)
+    g = checked_guardrails(guardrails)
+    if max_candidates < MIN_CANDIDATES:
+        raise ValueError(f"max_candidates must be at least {MIN_CANDIDATES}, got {max_candidates}")
+    box = allowed_interval(cost, g, current)
+    grid = allowed_grid(box, g.ending_cents)
+    chosen = optimum(demand, cost, g.objective, grid, max_candidates)
+    price = chosen[0] / 100
+    broken = violations(price, cost, g, current)
+    if broken or not box.lo <= chosen[0] <= box.hi:
+        raise GuardrailViolation(
+            f"the optimiser chose {price:.2f}, which breaks {broken or 'the search range'}"
+        )
+    units = float(expected_units(demand, np.array([price]))[0])
+    return PriceDecision(
+        price=price,
+        expected_units=units,
+        expected_profit=(price - cost) * units,
+        expected_revenue=price * units,
+        elasticity=_elasticity(demand, price, elasticity),
+        binding=binding_guardrails(demand, cost, g, box, grid, chosen, max_candidates),
+        current_price=current,
+        cost=cost,
+        objective=g.objective,
+    )
+
+
+def _elasticity(
+    demand: Demand, price: float, elasticity: Callable[[float], float] | None
+) -> float | None:
+    if elasticity is not None:
+        value = float(elasticity(price))
+        if not math.isfinite(value):
+            raise ValueError(f"the elasticity function returned {value} at price {price:.2f}")
+        return value
+    step = ELASTICITY_STEP
+    units = expected_units(demand, price * np.exp(np.array([-step, step])))
+    if units.min() <= 0:
+        return None  # no demand, no elasticity
+    return float((math.log(units[1]) - math.log(units[0])) / (2 * step))
