@@ -88,7 +88,7 @@ def _recommendation(request: Any, answer: Any) -> list[str]:
 
 
 def _price(request: Any, answer: Any) -> list[str]:
-    from training.pricing.optimiser import Guardrails, violations
+    from training.pricing.quoting import Guardrails, violations
 
     if not isinstance(answer, dict) or "price" not in answer:
         return [f"not a quote: {str(answer)[:80]}"]

@@ -20,7 +20,7 @@ from core.processes import alive, terminate
 from core.settings import Settings
 
 from .admin import GatewayAdmin
-from .gateway import MODELS
+from .routing import MODELS
 from .slots import LocalSlots, SlotFailed
 
 

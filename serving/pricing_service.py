@@ -5,7 +5,7 @@
 The model version (AISLE_SERVE_MODEL_URI, else `pricing@champion`) is loaded from the MLflow
 registry once, at start; an item's `pricing_v1` features come from the online store per request.
 A quote is the whole-cent price that maximises expected profit (or revenue) inside the request's
-guardrails (`training.pricing.optimiser`); it is never a price a guardrail forbids.
+guardrails (`training.pricing.quoting`); it is never a price a guardrail forbids.
 
 Errors say what to fix: 404 for an item and store the online store or the model does not know,
 400 for contradictory guardrails or a missing cost, 422 when the item's own features cannot be
@@ -147,7 +147,7 @@ class PricingService:
 
     def _quote(self, request: PriceRequest, row: Any) -> PriceResponse:
         from training.pricing.design import BadFeatures, UnknownEntity
-        from training.pricing.optimiser import GuardrailError, GuardrailViolation
+        from training.pricing.quoting import GuardrailError, GuardrailViolation
 
         cost = request.cost if request.cost is not None else _feature(row, "cost")
         if cost is None:

@@ -1,5 +1,6 @@
 """Blue-green promotion with analysis and automatic rollback (Argo Rollouts' blue-green, on our
-slots and gateway).
+slots and gateway): the steps that move traffic. The checks on the way are
+serving.challenger_checks.
 
     promote(model, version)   challenger -> idle colour -> ready -> smoke -> shadow -> flip ->
                               analysis window -> `champion` alias; any failed check stops it:
@@ -13,21 +14,20 @@ Every step, decision and reason is written to the audit log before its effect
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
-
-import httpx
-import numpy as np
 
 from core.audit import AuditLog
 from core.settings import Settings
 
 from .admin import GatewayAdmin
-from .checks import CheckResult, compare, sanity, smoke_requests
-from .gateway import other
-from .slots import SlotFailed, Slots
+from .challenger_checks import ChallengerChecks
+from .checks import CheckResult
+from .routing import other
+from .slots import Slot, SlotFailed, Slots
+
+FIRST_COLOUR = "blue"  # where a model's first version goes live
 
 
 class PromotionError(RuntimeError):
@@ -49,6 +49,36 @@ class Outcome:
         return asdict(self)
 
 
+@dataclass
+class Attempt:
+    """One promotion under way: its outcome so far, each step written to the audit log."""
+
+    outcome: Outcome
+    audit: AuditLog
+    started: float  # time.monotonic() when the promotion was asked for
+
+    def log(self, step: str, **details: Any) -> None:
+        self.audit.write(
+            self.outcome.model,
+            "promote",
+            step,
+            version=self.outcome.version,
+            previous_version=self.outcome.previous_version,
+            **details,
+        )
+
+    def passed(self, result: CheckResult) -> bool:
+        """Record a check's result in the outcome and the audit log."""
+        self.outcome.checks.append(result.to_dict())
+        self.log(result.name, **result.to_dict())
+        return result.passed
+
+    def end(self, result: str, reason: str) -> Outcome:
+        self.outcome.result, self.outcome.reason = result, reason
+        self.outcome.seconds = time.monotonic() - self.started
+        return self.outcome
+
+
 class Promoter:
     def __init__(
         self, settings: Settings, slots: Slots, admin: GatewayAdmin, audit: AuditLog
@@ -61,10 +91,6 @@ class Promoter:
         point_at_store(settings)  # the aliases it moves live in the settings' registry
         self.admin = admin
         self.audit = audit
-        key = settings.api_keys[0].get_secret_value() if settings.api_keys else None
-        self.http = httpx.Client(
-            timeout=self.policy.smoke_timeout_s, headers={"X-API-Key": key} if key else {}
-        )
 
     # -- promote -----------------------------------------------------------------------------
     def promote(self, model: str, version: str | None = None) -> Outcome:
@@ -72,107 +98,84 @@ class Promoter:
         version = str(version or challenger_version(self.settings, model))
         route = self.admin.status()[model]
         live = route["active"]
-        if live is None:
-            return self._first(model, version, started)
-        live_version = route["colours"][live]["version"]
-        if version == live_version:
+        live_version = route["colours"][live]["version"] if live is not None else None
+        if live is not None and version == live_version:
             self.audit.write(
                 model, "promote", "skipped", version=version, reason="this version is already live"
             )
             return Outcome(model, version, live_version, "unchanged", "already live", live)
+        with ChallengerChecks(self.settings, self.admin) as checks:
+            if live is None:
+                return self._first(checks, model, version, started)
+            return self._blue_green(checks, model, version, live, live_version, started)
+
+    def _blue_green(
+        self,
+        checks: ChallengerChecks,
+        model: str,
+        version: str,
+        live: str,
+        live_version: str | None,
+        started: float,
+    ) -> Outcome:
         idle = other(live)
-        outcome = Outcome(model, version, live_version, "rejected", "", idle)
-        log = self._logger(outcome)
-        log("start", live_colour=live, idle_colour=idle, live_version=live_version)
+        attempt = Attempt(Outcome(model, version, live_version, "rejected", "", idle),
+                          self.audit, started)  # fmt: skip
+        attempt.log("start", live_colour=live, idle_colour=idle, live_version=live_version)
+        slot = self._deploy(attempt)
+        if slot is None:
+            return attempt.outcome
+        before_flip = (
+            lambda: checks.smoke(model, slot.url),
+            lambda: checks.shadow(model, live, idle, slot.url),
+        )
+        for run_check in before_flip:
+            result = run_check()
+            if not attempt.passed(result):
+                return self._reject(attempt, result.name, "; ".join(result.problems))
+        attempt.log("switch", before=live, after=idle)
+        flipped = self._route_to(model, idle)
+        result = checks.analyse(model, idle, flipped["at"])
+        if not attempt.passed(result):
+            return self._roll_back(attempt, live, "; ".join(result.problems))
+        return self._crown(attempt, live_version)
 
-        try:
-            slot = self.slots.deploy(model, idle, version)
-            self.slots.wait_ready(slot, self.policy.ready_timeout_s)
-        except SlotFailed as exc:
-            return self._reject(outcome, log, "deploy", str(exc)[-2000:], started)
-        self.admin.set_slot(model, idle, slot.url)
-        log("deployed", url=slot.url)
-
-        for check in (self._smoke, self._shadow):
-            result = check(model, live, idle, slot.url)
-            outcome.checks.append(result.to_dict())
-            log(result.name, **result.to_dict())
-            if not result.passed:
-                return self._reject(outcome, log, result.name, "; ".join(result.problems), started)
-
-        log("switch", before=live, after=idle)
-        flipped = self.admin.switch(model, idle)
-        self.slots.switch(model, idle)
-        result = self._analyse(model, idle, flipped["at"])
-        outcome.checks.append(result.to_dict())
-        log(result.name, **result.to_dict())
-        if not result.passed:
-            log("rollback", before=idle, after=live, reason="; ".join(result.problems))
-            self.admin.switch(model, live)
-            self.slots.switch(model, live)
-            outcome.result, outcome.reason = "rolled_back", "; ".join(result.problems)
-            outcome.seconds = time.monotonic() - started
-            log("rolled_back", reason=outcome.reason)
-            return outcome
-
-        return self._crown(outcome, log, live_version, started)
-
-    def _first(self, model: str, version: str, started: float) -> Outcome:
+    def _first(self, checks: ChallengerChecks, model: str, version: str, started: float) -> Outcome:
         """The model's first version: no live colour to shadow or fall back to, so it goes live
         in blue after its smoke test (the gate already held it to its floors)."""
-        colour = "blue"
-        outcome = Outcome(model, version, None, "rejected", "", colour)
-        log = self._logger(outcome)
-        log("start", live_colour=None, idle_colour=colour, live_version=None, first=True)
+        colour = FIRST_COLOUR
+        attempt = Attempt(
+            Outcome(model, version, None, "rejected", "", colour), self.audit, started
+        )
+        attempt.log("start", live_colour=None, idle_colour=colour, live_version=None, first=True)
+        slot = self._deploy(attempt)
+        if slot is None:
+            return attempt.outcome
+        result = checks.smoke(model, slot.url)
+        if not attempt.passed(result):
+            return self._reject(attempt, result.name, "; ".join(result.problems))
+        attempt.log("switch", before=None, after=colour)
+        self._route_to(model, colour)
+        return self._crown(attempt, None)
+
+    def _deploy(self, attempt: Attempt) -> Slot | None:
+        """The challenger started in the attempt's colour, ready, and known to the gateway;
+        None when it did not start (the attempt is then rejected)."""
+        outcome = attempt.outcome
         try:
-            slot = self.slots.deploy(model, colour, version)
+            slot = self.slots.deploy(outcome.model, outcome.colour, outcome.version)
             self.slots.wait_ready(slot, self.policy.ready_timeout_s)
         except SlotFailed as exc:
-            return self._reject(outcome, log, "deploy", str(exc)[-2000:], started)
-        self.admin.set_slot(model, colour, slot.url)
-        log("deployed", url=slot.url)
-        result = self._smoke(model, colour, colour, slot.url)
-        outcome.checks.append(result.to_dict())
-        log(result.name, **result.to_dict())
-        if not result.passed:
-            return self._reject(outcome, log, result.name, "; ".join(result.problems), started)
-        log("switch", before=None, after=colour)
-        self.admin.switch(model, colour)
-        self.slots.switch(model, colour)
-        return self._crown(outcome, log, None, started)
+            self._reject(attempt, "deploy", str(exc)[-2000:])
+            return None
+        self.admin.set_slot(outcome.model, outcome.colour, slot.url)
+        attempt.log("deployed", url=slot.url)
+        return slot
 
-    def _crown(self, outcome: Outcome, log, live_version: str | None, started: float) -> Outcome:
-        """The `champion` alias moves to the version that now takes the traffic."""
-        from training.tracking import CHAMPION, set_alias
-
-        set_alias(
-            outcome.model,
-            CHAMPION,
-            outcome.version,
-            {"promoted_by": self.audit.who, "promoted_from": str(live_version)},
-        )
-        outcome.result, outcome.reason = "promoted", "every check passed"
-        outcome.seconds = time.monotonic() - started
-        log("promoted", champion=outcome.version)
-        return outcome
-
-    def _logger(self, outcome: Outcome):
-        def log(step: str, **details: Any) -> None:
-            self.audit.write(
-                outcome.model,
-                "promote",
-                step,
-                version=outcome.version,
-                previous_version=outcome.previous_version,
-                **details,
-            )
-
-        return log
-
-    def _reject(self, outcome: Outcome, log, step: str, reason: str, started: float) -> Outcome:
-        outcome.reason = f"{step}: {reason}"
-        outcome.seconds = time.monotonic() - started
-        log("rejected", failed=step, reason=reason)
+    def _reject(self, attempt: Attempt, step: str, reason: str) -> Outcome:
+        """Before the flip: the challenger's colour is unshadowed, removed and stopped."""
+        outcome = attempt.end("rejected", f"{step}: {reason}")
+        attempt.log("rejected", failed=step, reason=reason)
         try:
             self.admin.shadow(outcome.model, None)
             self.admin.set_slot(outcome.model, outcome.colour, None)
@@ -180,118 +183,34 @@ class Promoter:
             self.slots.stop(outcome.model, outcome.colour)
         return outcome
 
-    # -- checks ------------------------------------------------------------------------------
-    def _smoke(self, model: str, live: str, idle: str, url: str) -> CheckResult:
-        """Fixed requests and recent live ones, straight to the fresh slot."""
-        problems, latencies = [], []
-        requests = smoke_requests(model, self.admin.recent(model, 10))
-        for path, body, expected in requests:
-            status, answer, ms = self._post(url, path, body)
-            latencies.append(ms)
-            if status not in expected:
-                problems.append(f"{path} {json.dumps(body)[:80]}: {status}, expected {expected}")
-            elif status == 200:
-                problems += [f"{path}: {p}" for p in sanity(model, body, answer)]
-        figures = {"requests": len(requests), "max_ms": round(max(latencies), 1)}
-        return CheckResult("smoke", not problems, figures, problems)
+    def _roll_back(self, attempt: Attempt, live: str, reason: str) -> Outcome:
+        """After the flip: the traffic goes straight back to the colour that had it."""
+        attempt.log("rollback", before=attempt.outcome.colour, after=live, reason=reason)
+        self._route_to(attempt.outcome.model, live)
+        outcome = attempt.end("rolled_back", reason)
+        attempt.log("rolled_back", reason=outcome.reason)
+        return outcome
 
-    def _shadow(self, model: str, live: str, idle: str, url: str) -> CheckResult:
-        """Mirror live traffic to the idle colour (topped up by replaying recent requests to
-        both) and compare errors, p99 latency and the answers themselves."""
-        policy = self.policy
-        since = time.time()
-        self.admin.shadow(model, idle, policy.shadow_share)
-        time.sleep(policy.shadow_seconds)
-        self.admin.shadow(model, None)
-        pairs = self.admin.pairs(model, since)
-        shadow_ms = [p["shadow_ms"] for p in pairs]
-        live_window = self.admin.stats(model, live, since)
-        live_p99 = live_window["p99_ms"]
-        replayed = 0
-        if len(pairs) < policy.shadow_min_requests:
-            live_url = self.admin.status()[model]["colours"][live]["url"]
-            live_ms = []
-            for request in self.admin.recent(model, policy.shadow_min_requests - len(pairs)):
-                live_status, live_answer, lms = self._post(
-                    live_url, request["path"], request["body"]
-                )
-                status, answer, ms = self._post(url, request["path"], request["body"])
-                pairs.append(
-                    {
-                        "path": request["path"],
-                        "request": request["body"],
-                        "live_status": live_status,
-                        "live": live_answer,
-                        "shadow_status": status,
-                        "shadow": answer,
-                        "shadow_ms": ms,
-                    }
-                )
-                shadow_ms.append(ms)
-                live_ms.append(lms)
-                replayed += 1
-            if live_ms:
-                live_p99 = float(np.percentile(live_ms, 99))
-        result = compare(model, pairs, policy)
-        shadow_p99 = float(np.percentile(shadow_ms, 99)) if shadow_ms else None
-        limit = max((live_p99 or 0.0) * policy.p99_ratio, policy.p99_floor_ms)
-        result.figures.update(
-            mirrored=len(pairs) - replayed,
-            replayed=replayed,
-            shadow_p99_ms=_round(shadow_p99),
-            live_p99_ms=_round(live_p99),
-            p99_limit_ms=round(limit, 1),
+    def _crown(self, attempt: Attempt, live_version: str | None) -> Outcome:
+        """The `champion` alias moves to the version that now takes the traffic."""
+        from training.tracking import CHAMPION, set_alias
+
+        outcome = attempt.outcome
+        set_alias(
+            outcome.model,
+            CHAMPION,
+            outcome.version,
+            {"promoted_by": self.audit.who, "promoted_from": str(live_version)},
         )
-        if shadow_p99 is not None and shadow_p99 > limit:
-            result.problems.append(f"shadow p99 {shadow_p99:.0f} ms > {limit:.0f} ms")
-            result.passed = False
-        return result
+        attempt.end("promoted", "every check passed")
+        attempt.log("promoted", champion=outcome.version)
+        return outcome
 
-    def _analyse(self, model: str, colour: str, flipped_at: float) -> CheckResult:
-        """The post-promotion window: the new colour's error rate and p99 on live traffic,
-        checked every `analysis_interval_s`; the first breach ends it."""
-        policy = self.policy
-        deadline = time.time() + policy.analysis_seconds
-        worst: dict[str, Any] = {"requests": 0}
-        while True:
-            time.sleep(min(policy.analysis_interval_s, max(deadline - time.time(), 0)))
-            total = self.admin.stats(model, colour, flipped_at)
-            recent = self.admin.stats(model, colour, max(flipped_at, time.time() - 5))
-            worst = {
-                "requests": total["requests"],
-                "error_rate": round(total["error_rate"], 4),
-                "p99_ms": _round(recent["p99_ms"]),
-                "window_s": policy.analysis_seconds,
-            }
-            problems = []
-            if total["requests"] and total["error_rate"] > policy.max_error_rate:
-                problems.append(
-                    f"error rate {total['error_rate']:.1%} > {policy.max_error_rate:.1%}"
-                )
-            if recent["requests"] >= policy.analysis_min_requests and (
-                recent["p99_ms"] > policy.max_p99_ms
-            ):
-                problems.append(f"p99 {recent['p99_ms']:.0f} ms > {policy.max_p99_ms:.0f} ms")
-            if problems:
-                worst["seconds_after_flip"] = round(time.time() - flipped_at, 1)
-                return CheckResult("analysis", False, worst, problems)
-            if time.time() >= deadline:
-                if total["requests"] < policy.analysis_min_requests:  # too quiet to judge
-                    worst["inconclusive"] = f"fewer than {policy.analysis_min_requests} requests"
-                return CheckResult("analysis", True, worst)
-
-    def _post(self, url: str, path: str, body: Any) -> tuple[int, Any, float]:
-        started = time.perf_counter()
-        try:
-            response = self.http.post(url + path, json=body)
-            status = response.status_code
-            try:
-                answer = response.json()
-            except ValueError:
-                answer = response.text[:200]
-        except httpx.HTTPError as exc:
-            status, answer = 0, str(exc)
-        return status, answer, (time.perf_counter() - started) * 1000
+    def _route_to(self, model: str, colour: str) -> dict[str, Any]:
+        """`colour` takes the model's traffic: at the gateway, then in the slots' records."""
+        flipped = self.admin.switch(model, colour)
+        self.slots.switch(model, colour)
+        return flipped
 
     # -- rollback ----------------------------------------------------------------------------
     def rollback(self, model: str) -> Outcome:
@@ -317,8 +236,7 @@ class Promoter:
             version=version,
             previous_version=previous,
         )
-        self.admin.switch(model, back)
-        self.slots.switch(model, back)
+        self._route_to(model, back)
         if version:
             from training.tracking import CHAMPION, set_alias
 
@@ -337,7 +255,3 @@ def challenger_version(settings: Settings, model: str) -> str:
         return MlflowClient().get_model_version_by_alias(model, CHALLENGER).version
     except Exception as exc:  # mlflow raises its own types for a missing model or alias
         raise PromotionError(f"no {model}@{CHALLENGER} in the registry: {exc}") from None
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 1)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from training.pricing.optimiser import Guardrails
+from training.pricing.quoting import Guardrails
 
 MAX_K = 1000  # a shop page shows tens of items; more is a client bug, answered 400
 MAX_BATCH = 1000  # items per /price_batch call (every body is also capped in bytes)

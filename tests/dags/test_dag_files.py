@@ -6,7 +6,7 @@ import pytest
 
 from aisle import airflow_env
 
-PACKAGES = {"aisle", "features", "training", "serving", "monitoring"}
+PACKAGES = {"core", "aisle", "features", "training", "serving", "monitoring"}
 
 
 @pytest.mark.parametrize("path", sorted((airflow_env.PROJECT_DIR / "dags").glob("*.py")))
