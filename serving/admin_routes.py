@@ -173,6 +173,8 @@ def admin_routes(gateway: Gateway) -> list[web.RouteDef]:
     async def recent(request: web.Request) -> web.Response:
         model = one_of("model", request.query.get("model"), MODELS)
         n = number(request, "n", 100, int)
+        if n < 1:
+            raise web.HTTPBadRequest(text=f"n must be a whole number >= 1, not {n}")
         found = list(gateway.recent[model])[-n:]
         return web.json_response([{"path": p, "body": as_json(b)} for p, b in found])
 

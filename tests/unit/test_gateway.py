@@ -144,3 +144,10 @@ def test_stats_without_a_known_colour_is_400_naming_the_colours(tmp_path, params
 def test_a_read_of_a_known_model_answers(tmp_path, path):
     status, text = admin_get(tmp_path, path, {"model": "recommender", "colour": "green"})
     assert status == 200, text
+
+
+@pytest.mark.parametrize("n", ["0", "-3", "many"])
+def test_recent_asks_for_a_whole_number_of_requests(tmp_path, n):
+    status, text = admin_get(tmp_path, "/admin/recent", {"model": "recommender", "n": n})
+    assert status == 400, text  # n=0 answered every stored request before ([-0:] is all)
+    assert "n" in text
