@@ -18,7 +18,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from aisle import loop, stack
+from aisle import airflow_env, loop, stack
 from core.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -183,7 +183,7 @@ def test_no_secret_reaches_a_log(finished_loop):
     """The admin token, the UI's password and Airflow's keys appear in no log of the stack,
     of Airflow's tasks or of the serving cluster."""
     settings, _ = finished_loop
-    home = stack.airflow_env.airflow_home(settings)
+    home = airflow_env.airflow_home(settings)
     secrets = [
         stack.admin_token(settings),
         *json.loads(stack.airflow_password_file(settings).read_text()).values(),

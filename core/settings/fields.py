@@ -1,6 +1,6 @@
-"""One settings object for the whole system, read from the environment (prefix `AISLE_`).
-
-Nothing happens at import: call `get_settings()` where the value is needed.
+"""The `Settings` model: every setting Aisle reads from the environment (prefix `AISLE_`, nested
+delimiter `__`, an optional `.env` file), their validators, the production profile's defaults,
+and the settings exported again to the environment of child processes.
 """
 
 from __future__ import annotations
@@ -11,128 +11,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .paths import PathsAndUrls
+from .policies import DataChecksPolicy, DriftPolicy, GatePolicy, PromotionPolicy
 
 # Built-in sources; anything else in a source setting is a path to a file in the canonical schema.
 BUILTIN_SOURCES = ("movielens", "orange_juice", "simulator")
 
 
-class DriftPolicy(BaseModel):
-    """How drift is judged (monitoring.drift) and when it retrains a model. Set one with e.g.
-    AISLE_DRIFT__PER_COLUMN_THRESHOLD='{"price_ratio": 0.2}' or AISLE_DRIFT__COOLDOWN_HOURS=48."""
+class Settings(PathsAndUrls, BaseSettings):
+    """Every setting of Aisle, from AISLE_* variables (the derived paths and URLs: PathsAndUrls)."""
 
-    numerical_method: str = Field(
-        "wasserstein", description="Evidently method for numerical columns (normed Wasserstein)."
-    )
-    numerical_threshold: float = Field(0.1, gt=0, description="... and its threshold.")
-    categorical_method: str = Field(
-        "jensenshannon", description="Evidently method for categorical columns."
-    )
-    categorical_threshold: float = Field(0.1, gt=0, description="... and its threshold.")
-    per_column_method: dict[str, str] = Field(
-        default_factory=dict, description="Column -> Evidently method, overriding the default."
-    )
-    per_column_threshold: dict[str, float] = Field(
-        default_factory=lambda: {"item_known": 0.05, "price_ratio": 0.15},
-        description="Column -> threshold, overriding the default. Chosen on the simulator's "
-        "validation seed (benchmarks/drift.py): item_known 0.05, as a few % of traffic on "
-        "items the model never saw is news; price_ratio 0.15, as weekly price draws and deals "
-        "move a day's ratios up to 0.12 on clean days.",
-    )
-    min_drifted_columns: int = Field(
-        1, ge=1, description="Drift is confirmed when at least this many columns drift ..."
-    )
-    volume_tolerance: float = Field(
-        0.15, gt=0, description="... or the window's rows move this far from the same weekdays'."
-    )
-    reference_days: int = Field(
-        28, ge=1, description="Days before the check's window that form its reference."
-    )
-    cooldown_hours: float = Field(
-        72.0, ge=0, description="A model is retrained for drift at most once in this long."
-    )
-
-
-class DataChecksPolicy(BaseModel):
-    """How far a training set may differ from the last accepted one (monitoring.data_checks).
-    Set one with e.g. AISLE_DATA_CHECKS__ROW_CHANGE_TOLERANCE=0.3."""
-
-    row_change_tolerance: float = Field(
-        0.5, gt=0, description="Rows may move this share away from the last accepted set's."
-    )
-    max_new_category_share: float = Field(
-        0.2, ge=0, le=1, description="Largest share of rows with a store/item/category unseen."
-    )
-
-
-class GatePolicy(BaseModel):
-    """What a new model version must show before it becomes the `challenger` (training.gate).
-    Set one with e.g. AISLE_GATE__RECOMMENDER_MARGIN=0.005."""
-
-    recommender_margin: float = Field(
-        0.001, gt=0, description="NDCG@10 the challenger must gain over the champion."
-    )
-    recommender_tolerance: float = Field(
-        0.01, ge=0, description="Recall@10 and Hit@10 may fall this far below the champion's."
-    )
-    recommender_min_ndcg: float = Field(
-        0.0, ge=0, description="Absolute NDCG@10 floor, beside beating popularity on the same rows."
-    )
-    pricing_margin: float = Field(
-        0.001, gt=0, description="RMSE of log(1+units) the challenger must cut from the champion's."
-    )
-    pricing_tolerance: float = Field(
-        0.01, ge=0, description="MAE of log(1+units) may rise this far above the champion's."
-    )
-    pricing_max_rmse: float | None = Field(
-        None, gt=0, description="Absolute RMSE ceiling, beside beating last week's units."
-    )
-    behaviour_sample: int = Field(200, ge=1, description="Rows the behavioural tests run on.")
-
-
-class PromotionPolicy(BaseModel):
-    """When a challenger may take the live colour's traffic, and when it loses it again
-    (serving.promotion; Argo Rollouts' blue-green analysis). Set one with e.g.
-    AISLE_PROMOTION__ANALYSIS_SECONDS=60."""
-
-    ready_timeout_s: float = Field(180.0, gt=0, description="Wait this long for a slot's /readyz.")
-    smoke_timeout_s: float = Field(10.0, gt=0, description="Timeout of each smoke request.")
-    shadow_share: float = Field(
-        0.25, gt=0, le=1, description="Share of live requests mirrored to the challenger."
-    )
-    shadow_seconds: float = Field(
-        10.0, ge=0, description="How long live traffic is mirrored before the flip."
-    )
-    shadow_min_requests: int = Field(
-        30, ge=1, description="Compared requests needed; recent requests are replayed to top up."
-    )
-    max_error_rate: float = Field(
-        0.01, ge=0, le=1, description="Largest share of failed requests (shadow and analysis)."
-    )
-    max_p99_ms: float = Field(
-        500.0, gt=0, description="Largest p99 latency a colour may show after the flip."
-    )
-    p99_ratio: float = Field(
-        3.0, ge=1, description="Shadow p99 may be at most this times the live colour's p99 ..."
-    )
-    p99_floor_ms: float = Field(50.0, ge=0, description="... or this, whichever is larger.")
-    analysis_seconds: float = Field(
-        15.0, ge=0, description="Post-promotion analysis window: a breach in it rolls back."
-    )
-    analysis_interval_s: float = Field(1.0, gt=0, description="How often the window is checked.")
-    analysis_min_requests: int = Field(
-        10, ge=1, description="Requests a check needs before its p99 counts."
-    )
-    min_recommend_overlap: float = Field(
-        0.0, ge=0, le=1, description="Least mean top-k overlap with the live colour's answers."
-    )
-    max_price_gap_pct: float = Field(
-        50.0, gt=0, description="Largest gap between the challenger's and live prices, percent."
-    )
-
-
-class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="AISLE_", env_nested_delimiter="__", env_file=".env", extra="ignore"
     )
@@ -320,91 +211,9 @@ class Settings(BaseSettings):
                 self.mlflow_tracking_uri = self.mlflow_url
         return self
 
-    def postgres_database(self, database: str, driver: str | None = None) -> str:
-        """A database on the production profile's PostgreSQL, as an SQLAlchemy URL."""
-        scheme, rest = self.postgres_url.rstrip("/").split("://", 1)
-        scheme = scheme.split("+")[0] + (f"+{driver}" if driver else "")
-        return f"{scheme}://{rest}/{database}"
-
-    @property
-    def redis_netloc(self) -> str:
-        """host:port of redis_url (Feast's connection-string form)."""
-        from urllib.parse import urlsplit
-
-        parts = urlsplit(self.redis_url)
-        netloc = f"{parts.hostname}:{parts.port or 6379}"
-        return netloc + (f",password={parts.password}" if parts.password else "")
-
-    @property
-    def mlflow_url(self) -> str:
-        """The MLflow tracking server (and UI) `aisle stack up` runs."""
-        return f"http://{self.serving_host}:{self.mlflow_port}"
-
-    @property
-    def airflow_url(self) -> str:
-        return f"http://{self.serving_host}:{self.airflow_port}"
-
-    @property
-    def stack_dir(self) -> Path:
-        """The stack's process ids and logs (`aisle stack up`)."""
-        return self.data_dir / "stack"
-
     @property
     def etl_block_bytes(self) -> int:
         return self.etl_block_mb << 20
-
-    @property
-    def sources_dir(self) -> Path:
-        """Prepared copies of the built-in data sets, the replay's timelines."""
-        return self.data_dir / "sources"
-
-    @property
-    def raw_dir(self) -> Path:
-        return self.data_dir / "raw"
-
-    @property
-    def curated_dir(self) -> Path:
-        return self.data_dir / "curated"
-
-    @property
-    def quarantine_dir(self) -> Path:
-        return self.data_dir / "quarantine"
-
-    @property
-    def runs_dir(self) -> Path:
-        """One JSON summary per ETL run."""
-        return self.data_dir / "runs"
-
-    @property
-    def serving_dir(self) -> Path:
-        """The local cluster's state, slot logs and the promotion audit log."""
-        return self.data_dir / "serving"
-
-    @property
-    def gateway_url(self) -> str:
-        return f"http://{self.serving_host}:{self.gateway_port}"
-
-    @property
-    def mlflow_dir(self) -> Path:
-        """The local tracking store and artifacts (the embedded default)."""
-        return self.data_dir / "mlflow"
-
-    @property
-    def tracking_uri(self) -> str:
-        """Where MLflow runs and the registry live."""
-        if self.mlflow_tracking_uri:
-            return self.mlflow_tracking_uri
-        if self.profile == "production":
-            raise ValueError(
-                "the production profile needs AISLE_MLFLOW_TRACKING_URI "
-                "(e.g. postgresql://postgres@127.0.0.1:5432/mlflow)"
-            )
-        return f"sqlite:///{(self.mlflow_dir / 'mlflow.db').resolve()}"
-
-    @property
-    def artifacts_uri(self) -> str:
-        """Where new experiments keep artifacts when the tracking store is a database."""
-        return (self.mlflow_dir / "artifacts").resolve().as_uri()
 
     @field_validator(
         "interactions_schedule",

@@ -1,0 +1,23 @@
+"""One settings object for the whole system, read from the environment (prefix `AISLE_`).
+
+Nothing happens at import: call `get_settings()` where the value is needed. The package's parts:
+
+    fields.py     Settings: every setting, its validators, get_settings
+    paths.py      the data folder's zones, the servers' URLs, the production databases
+    policies.py   the drift, data-check, gate and promotion policies (AISLE_GATE__...)
+"""
+
+from .fields import BUILTIN_SOURCES, SECRET_FIELDS, TASKS_AT_ONCE, Settings, get_settings
+from .policies import DataChecksPolicy, DriftPolicy, GatePolicy, PromotionPolicy
+
+__all__ = [
+    "BUILTIN_SOURCES",
+    "SECRET_FIELDS",
+    "TASKS_AT_ONCE",
+    "DataChecksPolicy",
+    "DriftPolicy",
+    "GatePolicy",
+    "PromotionPolicy",
+    "Settings",
+    "get_settings",
+]
