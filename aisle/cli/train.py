@@ -14,6 +14,8 @@ from core.settings import Settings, get_settings
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from rich.progress import Progress
+
     from training.stages import ModelStages
 
 train_app = typer.Typer(help="Train a model as its training DAG does.", no_args_is_help=True)
@@ -30,8 +32,6 @@ def recommender(
 ) -> None:
     """Training set (Feast, protocol B) → data checks → train → MLflow run → register → gate
     against the champion (passed: `challenger`)."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     from training.recommender.train import EpochResult
     from training.stages import model_stages
 
@@ -40,13 +40,7 @@ def recommender(
     path = _checked_training_set(stages, end, settings)
     config = {"epochs": epochs}
     total = (epochs if epochs is not None else _default_epochs()) + 1
-    with Progress(
-        TextColumn("[bold]training"),
-        BarColumn(),
-        TextColumn("epoch {task.completed}/{task.total} {task.fields[last]}"),
-        TimeElapsedColumn(),
-        console=console,
-    ) as progress:
+    with _training_bar("epoch") as progress:
         bar = progress.add_task("train", total=total, last="")
 
         def on_epoch(epoch: EpochResult) -> None:
@@ -62,6 +56,16 @@ def recommender(
         metrics.add_row(name, f"{value:.4f}")
     console.print(metrics)
     _gate("recommender", registered, settings)
+
+
+def _training_bar(unit: str) -> Progress:
+    """A progress bar of a training run, counting `unit`s (epochs, fits) with the last result."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    last = TextColumn(unit + " {task.completed}/{task.total} {task.fields[last]}")
+    return Progress(
+        TextColumn("[bold]training"), BarColumn(), last, TimeElapsedColumn(), console=console
+    )
 
 
 def _checked_training_set(stages: ModelStages, end: datetime, settings: Settings) -> str:
@@ -127,8 +131,6 @@ def pricing(
 ) -> None:
     """Training set (Feast `pricing_v1`, weekly windows) → tune l2 → bootstrap ensemble →
     MLflow run → register → gate against the champion (passed: `challenger`)."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     from training.pricing.train import FitProgress
     from training.stages import model_stages
 
@@ -138,13 +140,7 @@ def pricing(
     stages = model_stages("pricing")
     path = _checked_training_set(stages, end, settings)
     total = _pricing_fits(config, settings)
-    with Progress(
-        TextColumn("[bold]training"),
-        BarColumn(),
-        TextColumn("fit {task.completed}/{task.total} {task.fields[last]}"),
-        TimeElapsedColumn(),
-        console=console,
-    ) as progress:
+    with _training_bar("fit") as progress:
         bar = progress.add_task("train", total=total, last="")
 
         def on_fit(fit: FitProgress) -> None:
