@@ -1,7 +1,9 @@
 """The environment Airflow runs in for Aisle: its home, its config file, the project's DAGs.
 
-Set before Airflow is imported (its configuration is read at import time). Values already in the
-environment win, so a deployment can point Airflow elsewhere.
+`environment(settings)` computes it (values already in the environment win, so a deployment can
+point Airflow elsewhere); an Airflow command run as a child process gets `subprocess_env`;
+`configure` exports it into this process, before Airflow is imported here (its configuration is
+read at import time), and is the only function here that writes `os.environ`.
 """
 
 from __future__ import annotations
@@ -47,11 +49,12 @@ def _secrets(home: Path) -> dict[str, str]:
     return keys
 
 
-def configure(settings: Settings) -> dict[str, str]:
-    """Export Airflow's home and config, the project's folder and the settings; return them.
+def environment(settings: Settings) -> dict[str, str]:
+    """Airflow's home, config and keys, the project's folder, the settings and their ports.
 
-    DAG files and tasks read their settings from the environment, so exporting them here makes
-    a DAG parsed or run in this process (or its children) see exactly `settings`.
+    DAG files and tasks read their settings from the environment, so a DAG parsed or run with
+    these variables sees exactly `settings`. The production executor's stores and the keys keep
+    the values the environment already gives them. Reads `os.environ`, never writes it.
     """
     home = airflow_home(settings)
     home.mkdir(parents=True, exist_ok=True)
@@ -63,15 +66,28 @@ def configure(settings: Settings) -> dict[str, str]:
         "AISLE_PROJECT_DIR": os.environ.get("AISLE_PROJECT_DIR") or str(PROJECT_DIR),
     }
     values.update(api_env(settings))  # the settings' ports, so every process agrees
-    for name, value in production_env(settings).items():
-        values[name] = os.environ.setdefault(name, value)
+    for name, value in {**production_env(settings), **_secrets(home)}.items():
+        values[name] = os.environ.get(name, value)
+    return values
+
+
+def subprocess_env(settings: Settings) -> dict[str, str]:
+    """The whole environment of an Airflow command run as a child process: this process's,
+    `environment(settings)` over it, and this interpreter's scripts first on PATH (`airflow
+    standalone` starts its components as `airflow`, by name: they must be this installation's)."""
+    env = {**os.environ, **environment(settings)}
+    scripts = str(Path(sys.executable).parent)
+    if scripts not in env.get("PATH", "").split(os.pathsep):
+        env["PATH"] = scripts + os.pathsep + env.get("PATH", "")
+    return env
+
+
+def configure(settings: Settings) -> dict[str, str]:
+    """Export `environment(settings)` into this process and return it: for Airflow imported and
+    DAGs run here (a DagBag, `dag.test`), whose configuration and tasks' settings are read from
+    the environment. A child process gets `subprocess_env` instead; PATH is left alone."""
+    values = environment(settings)
     os.environ.update(values)
-    for name, value in _secrets(home).items():
-        os.environ.setdefault(name, value)
-    # Airflow spawns `airflow` subprocesses; they must come from this environment.
-    bin_dir = str(Path(sys.executable).parent)
-    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
     return values
 
 
@@ -104,9 +120,15 @@ def production_env(settings: Settings) -> dict[str, str]:
 
 
 def migrate_db(settings: Settings) -> None:
-    """Create or upgrade Airflow's metadata database (idempotent)."""
+    """Create or upgrade Airflow's metadata database (idempotent), and `configure` this process
+    for the DAG runs that follow (aisle.replay and the DAG tests run them in process)."""
     configure(settings)
     airflow = Path(sys.executable).parent / "airflow"
-    result = subprocess.run([str(airflow), "db", "migrate"], capture_output=True, text=True)
+    result = subprocess.run(
+        [str(airflow), "db", "migrate"],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(settings),
+    )
     if result.returncode != 0:
         raise RuntimeError(f"`airflow db migrate` failed:\n{result.stderr[-2000:]}")

@@ -2,7 +2,9 @@
 
 * `feature_store(settings)`: the Feast store of the configured profile (`AISLE_PROFILE`):
   *local* (DuckDB over the parquet feature tables, SQLite online store, file registry) or
-  *production* (SQL registry in PostgreSQL, Redis online store).
+  *production* (SQL registry in PostgreSQL, Redis online store). Its configuration
+  (`repo_config`) and its definitions are built from `settings` alone: nothing here reads or
+  writes the process environment.
 * `apply(settings)`: registers the definitions when they changed (`feast apply`).
 * `training_set(...)`: a point-in-time-correct frame for an entity frame with event times.
 * `materialize(...)`: loads one data interval of features into the online store (stateless).
@@ -13,9 +15,8 @@ from __future__ import annotations
 
 import glob
 import hashlib
-import importlib
 import logging
-import os
+import string
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ from .storage import Interval
 
 if TYPE_CHECKING:
     from feast import FeatureStore
+    from feast.repo_config import RepoConfig
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +43,13 @@ class TrainingSetError(ValueError):
     """An entity frame the training-set builder cannot use; the message says what to fix."""
 
 
-def _export(settings: Settings) -> None:
-    """The values feature_store*.yaml and the definitions read from the environment."""
-    os.environ.update(settings.to_env())
-    os.environ["AISLE_DATA_DIR"] = str(settings.data_dir.resolve())
-    (settings.data_dir / "feast").mkdir(parents=True, exist_ok=True)
+def _resolved(settings: Settings) -> Settings:
+    """`settings` with an absolute data folder: Feast's registry, its online store and the
+    definitions' sources must not depend on the working directory."""
+    return settings.model_copy(update={"data_dir": settings.data_dir.resolve()})
+
+
+def _check_profile(settings: Settings) -> None:
     if settings.profile == "production":
         missing = [n for n in ("feast_registry_url", "feast_redis") if not getattr(settings, n)]
         if missing:
@@ -53,20 +57,39 @@ def _export(settings: Settings) -> None:
             raise ValueError(f"the production profile needs {names} in the environment")
 
 
+def repo_config(settings: Settings) -> RepoConfig:
+    """Feast's configuration of the settings' profile: its feature_store*.yaml with the
+    ${AISLE_*} placeholders filled in from `settings` (as `settings.to_env()` names them),
+    where Feast itself would expand them from the process environment."""
+    import yaml
+    from feast.repo_config import FeastConfigError, RepoConfig
+    from pydantic import ValidationError
+
+    _check_profile(settings)
+    settings = _resolved(settings)
+    (settings.data_dir / "feast").mkdir(parents=True, exist_ok=True)
+    path = REPO_DIR / PROFILE_FILES[settings.profile]
+    text = string.Template(path.read_text()).substitute(settings.to_env())
+    try:
+        config = RepoConfig(**yaml.safe_load(text))
+    except ValidationError as invalid:
+        raise FeastConfigError(invalid, str(path)) from None
+    config.repo_path = REPO_DIR
+    return config
+
+
 def feature_store(settings: Settings) -> FeatureStore:
+    """The Feast store of the settings' profile (`repo_config`)."""
     from feast import FeatureStore
 
-    _export(settings)
-    return FeatureStore(
-        repo_path=str(REPO_DIR), fs_yaml_file=REPO_DIR / PROFILE_FILES[settings.profile]
-    )
+    return FeatureStore(repo_path=str(REPO_DIR), config=repo_config(settings))
 
 
-def definitions(settings: Settings) -> Any:
-    """The definitions module, loaded for `settings` (its sources point at their data)."""
-    _export(settings)
-    module = importlib.import_module("features.feature_repo.definitions")
-    return importlib.reload(module)
+def definitions(settings: Settings) -> list[Any]:
+    """The Feast definitions for `settings`: their sources read the settings' feature tables."""
+    from .feature_repo.definitions import objects
+
+    return objects(_resolved(settings))
 
 
 FINGERPRINT_TAG = "aisle_definitions_sha256"
@@ -118,7 +141,7 @@ def apply(settings: Settings, force: bool = False) -> Applied:
     """
     from feast import FeatureService
 
-    objects = definitions(settings).OBJECTS
+    objects = definitions(settings)
     digest = fingerprint(objects)
     store = feature_store(settings)
     names = [o.name for o in objects]

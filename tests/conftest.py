@@ -95,8 +95,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(autouse=True, scope="module")
 def _restore_module_environment():
-    """The same for module fixtures: what they export (a shop's source, a data folder) ends
-    with their module (autouse, so it is saved before any module fixture runs)."""
+    """The same for module fixtures: what they export (a stack's Airflow home and ports, its
+    settings through `stack.up`) ends with their module (autouse, so it is saved before any
+    module fixture runs)."""
     saved = dict(os.environ)
     yield
     os.environ.clear()
@@ -105,7 +106,8 @@ def _restore_module_environment():
 
 @pytest.fixture(autouse=True)
 def _restore_environment():
-    """Code under test exports settings for Airflow (os.environ); no test sees another's."""
+    """Airflow run in the test's own process reads its settings from os.environ, which
+    `airflow_env.configure` (and so `migrate_db`) exports; no test sees another's."""
     saved = dict(os.environ)
     yield
     os.environ.clear()

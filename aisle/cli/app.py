@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import warnings
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -13,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from aisle.airflow_env import PROJECT_DIR
 from aisle.cli.common import DataDir, End, Flow, Start, console
 from aisle.cli.common import fail as _fail
 from aisle.cli.drift import drift_app
@@ -326,9 +328,9 @@ def airflow(ctx: typer.Context, data_dir: DataDir = None) -> None:
     """Run an `airflow` command in Aisle's Airflow environment, e.g. `aisle airflow standalone`."""
     from aisle import airflow_env
 
-    airflow_env.configure(get_settings(data_dir=data_dir))
+    env = airflow_env.subprocess_env(get_settings(data_dir=data_dir))
     binary = str(Path(sys.executable).parent / "airflow")
-    raise typer.Exit(subprocess.call([binary, *ctx.args], env=os.environ))
+    raise typer.Exit(subprocess.call([binary, *ctx.args], env=env))
 
 
 def _print_summaries(summaries: list[dict]) -> None:
@@ -341,16 +343,49 @@ def _print_summaries(summaries: list[dict]) -> None:
         )
 
 
-def main() -> None:
-    """The `aisle` command. It ends without the interpreter's teardown, where DuckDB's bindings
-    (loaded by Feast) print nanobind "leaked instance" reports that would close every command's
-    output; everything the command wrote is flushed first, and the exit code is kept."""
-    import logging
-    import warnings
+# Notices a library gives its callers' developers: what is deprecated, what will change.
+LIBRARY_NOTICES = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
 
-    # libraries' deprecation notices (SQLAlchemy's inside MLflow, DuckDB's inside Feast) are for
-    # their callers' developers, not for the person running a command
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+def _is_aisle_file(filename: str) -> bool:
+    """Whether a warning is attributed to Aisle's own code: a file in the project's folder, not
+    in a virtual environment's site-packages (which may sit in that folder too)."""
+    path = Path(filename)
+    return (
+        path.is_absolute()
+        and path.resolve().is_relative_to(PROJECT_DIR)
+        and "site-packages" not in path.parts
+    )
+
+
+def hide_library_notices() -> None:
+    """Show the person running a command Aisle's own warnings, and no other library's
+    deprecation notices (Evidently's, Litestar's, SQLAlchemy's inside MLflow, DuckDB's inside
+    Feast): those are for their callers' developers.
+
+    A display hook, not a warnings filter: libraries add filters of their own when imported
+    (Feast's `simplefilter("once", DeprecationWarning)`), which take precedence over any added
+    before them, so a filter added here is undone by the first command that loads Feast.
+    """
+    show = warnings.showwarning
+
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, LIBRARY_NOTICES) and not _is_aisle_file(filename):
+            return
+        show(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = showwarning
+
+
+def main() -> None:
+    """The `aisle` command. Library notices are hidden here (`hide_library_notices`), not when
+    the app is imported, so tests that import it see every warning. It ends without the
+    interpreter's teardown, where DuckDB's bindings (loaded by Feast) print nanobind "leaked
+    instance" reports that would close every command's output; everything the command wrote is
+    flushed first, and the exit code is kept."""
+    import logging
+
+    hide_library_notices()
     code = 0
     try:
         app()

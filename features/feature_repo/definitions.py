@@ -8,6 +8,10 @@ of one day: a row is a summary of the 30 days up to its timestamp, and a day wit
 no activity in that window, not "the last summary we had"; `user_history_fv` carries every user
 forward each day. The services: `recommender_v1` (a user and a candidate item),
 `recommender_history_v1` (a user's history alone) and `pricing_v1`.
+
+`objects(settings)` builds them for one configuration (the data folder the sources read, the
+data sets they belong to); `features.store` passes its settings in, nothing is read from the
+environment.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import pyarrow as pa
 from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
 from feast.types import Array, Bool, FeastType, Float64, Int64, String, UnixTimestamp
 
-from core.settings import get_settings
+from core.settings import Settings
 from features.feature_tables import (
     ITEM_POPULARITY_SCHEMA,
     USER_ACTIVITY_SCHEMA,
@@ -61,21 +65,17 @@ def fields_of(schema: pa.Schema, *keys: str, prefix: str = "") -> list[Field]:
 
 
 def daily_source(
-    dataset: str, view: str, schema: pa.Schema, *keys: str, prefix: str = ""
+    settings: Settings, dataset: str, view: str, schema: pa.Schema, *keys: str, prefix: str = ""
 ) -> FileSource:
     """The FileSource over a feature table's daily partitions (Feast wants a glob of files)."""
     mapping = {c.name: prefix + c.name for c in feature_columns(schema, *keys)} if prefix else {}
     return FileSource(
         name=f"{view}_source",
-        path=str(feature_dir(_settings, dataset, view) / "date=*" / "*.parquet"),
+        path=str(feature_dir(settings, dataset, view) / "date=*" / "*.parquet"),
         timestamp_field="event_timestamp",
         field_mapping=mapping,
     )
 
-
-_settings = get_settings()
-INTERACTIONS_DATASET = resolve(_settings.interactions_source).dataset
-SALES_DATASET = resolve(_settings.sales_source).dataset
 
 user = Entity(
     name="user", join_keys=["user_id"], value_type=ValueType.STRING, description="a shopper"
@@ -87,124 +87,130 @@ store = Entity(
     name="store", join_keys=["store_id"], value_type=ValueType.STRING, description="a store"
 )
 
-user_activity_source = daily_source(
-    INTERACTIONS_DATASET, "user_activity", USER_ACTIVITY_SCHEMA, "user_id"
-)
-user_activity_fv = FeatureView(
-    name="user_activity_fv",
-    entities=[user],
-    ttl=timedelta(days=1),
-    schema=fields_of(USER_ACTIVITY_SCHEMA, "user_id"),
-    source=user_activity_source,
-    online=True,
-    tags={"flow": "interactions", "window": "30d"},
-)
 
-# Item features are named item_* (events_7d of an item is not events_7d of a user: one
-# feature service holds both, and Feast wants each name once).
-item_popularity_source = daily_source(
-    INTERACTIONS_DATASET, "item_popularity", ITEM_POPULARITY_SCHEMA, "item_id", prefix="item_"
-)
-item_popularity_fv = FeatureView(
-    name="item_popularity_fv",
-    entities=[item],
-    ttl=timedelta(days=1),
-    schema=fields_of(ITEM_POPULARITY_SCHEMA, "item_id", prefix="item_"),
-    source=item_popularity_source,
-    online=True,
-    tags={"flow": "interactions", "window": "30d"},
-)
+def objects(settings: Settings) -> list[Entity | FeatureView | FeatureService]:
+    """Every definition for `settings`: the entities, then each flow's views and services."""
+    return [user, item, store, *recommender_objects(settings), *pricing_objects(settings)]
 
-# A user's whole history, as of the end of each day (features.history_tables). Every daily
-# partition carries every user seen so far, so an inactive user keeps their history without a
-# long TTL; the TTL only bridges days whose partition is missing (a week: a late build serves the
-# history as of before it, not nulls). Feast's point-in-time join pairs a label with every row
-# inside the TTL before picking the latest, so 3650 days made the 100,000 MovieLens labels take
-# 21 s instead of 5.6 s (benchmarks/training_set.py's input, 2 CPUs).
-user_history_fv = FeatureView(
-    name="user_history_fv",
-    entities=[user],
-    ttl=timedelta(days=7),
-    schema=fields_of(USER_HISTORY_SCHEMA, "user_id"),
-    source=daily_source(INTERACTIONS_DATASET, "user_history", USER_HISTORY_SCHEMA, "user_id"),
-    online=True,
-    tags={"flow": "interactions", "window": "all"},
-)
 
-recommender_v1 = FeatureService(
-    name="recommender_v1",
-    features=[user_activity_fv, item_popularity_fv, user_history_fv],
-    description="What the recommender sees of a user and a candidate item.",
-)
+def recommender_objects(settings: Settings) -> list[FeatureView | FeatureService]:
+    """The interactions flow's views, over the feature tables of the settings' source."""
+    dataset = resolve(settings.interactions_source).dataset
+    user_activity_fv = FeatureView(
+        name="user_activity_fv",
+        entities=[user],
+        ttl=timedelta(days=1),
+        schema=fields_of(USER_ACTIVITY_SCHEMA, "user_id"),
+        source=daily_source(settings, dataset, "user_activity", USER_ACTIVITY_SCHEMA, "user_id"),
+        online=True,
+        tags={"flow": "interactions", "window": "30d"},
+    )
 
-# Keyed by user alone: the recommender's training sets and its online scoring ask for a user's
-# history, with no candidate item to join (training.recommender.dataset).
-recommender_history_v1 = FeatureService(
-    name="recommender_history_v1",
-    features=[user_history_fv],
-    description="Every item a user touched before the moment asked about, most recent first.",
-)
+    # Item features are named item_* (events_7d of an item is not events_7d of a user: one
+    # feature service holds both, and Feast wants each name once).
+    item_popularity_fv = FeatureView(
+        name="item_popularity_fv",
+        entities=[item],
+        ttl=timedelta(days=1),
+        schema=fields_of(ITEM_POPULARITY_SCHEMA, "item_id", prefix="item_"),
+        source=daily_source(
+            settings, dataset, "item_popularity", ITEM_POPULARITY_SCHEMA, "item_id", prefix="item_"
+        ),
+        online=True,
+        tags={"flow": "interactions", "window": "30d"},
+    )
+
+    # A user's whole history, as of the end of each day (features.history_tables). Every daily
+    # partition carries every user seen so far, so an inactive user keeps their history without
+    # a long TTL; the TTL only bridges days whose partition is missing (a week: a late build
+    # serves the history as of before it, not nulls). Feast's point-in-time join pairs a label
+    # with every row inside the TTL before picking the latest, so 3650 days made the 100,000
+    # MovieLens labels take 21 s instead of 5.6 s (benchmarks/training_set.py's input, 2 CPUs).
+    user_history_fv = FeatureView(
+        name="user_history_fv",
+        entities=[user],
+        ttl=timedelta(days=7),
+        schema=fields_of(USER_HISTORY_SCHEMA, "user_id"),
+        source=daily_source(settings, dataset, "user_history", USER_HISTORY_SCHEMA, "user_id"),
+        online=True,
+        tags={"flow": "interactions", "window": "all"},
+    )
+
+    recommender_v1 = FeatureService(
+        name="recommender_v1",
+        features=[user_activity_fv, item_popularity_fv, user_history_fv],
+        description="What the recommender sees of a user and a candidate item.",
+    )
+
+    # Keyed by user alone: the recommender's training sets and its online scoring ask for a
+    # user's history, with no candidate item to join (training.recommender.dataset).
+    recommender_history_v1 = FeatureService(
+        name="recommender_history_v1",
+        features=[user_history_fv],
+        description="Every item a user touched before the moment asked about, most recent first.",
+    )
+    views = [user_activity_fv, item_popularity_fv, user_history_fv]
+    return [*views, recommender_v1, recommender_history_v1]
+
 
 # Pricing: weekly views keyed by item and store (DESIGN: item_price_fv). Shelf prices are posted
 # when a week starts; a week's units are known when it ends (features.pricing_tables). Rows are
 # stamped at week boundaries; a TTL under a week means a week without a row reads as null, never
 # as the week before. (Whole days: Feast's DuckDB store cannot express days plus seconds.)
 ONE_WEEK = timedelta(days=6)
-item_price_fv = FeatureView(
-    name="item_price_fv",
-    entities=[item, store],
-    ttl=ONE_WEEK,
-    schema=fields_of(ITEM_PRICE_SCHEMA, "item_id", "store_id"),
-    source=daily_source(SALES_DATASET, "item_price", ITEM_PRICE_SCHEMA, "item_id", "store_id"),
-    online=True,
-    tags={"flow": "sales", "grain": "week"},
-)
-demand_history_fv = FeatureView(
-    name="demand_history_fv",
-    entities=[item, store],
-    ttl=ONE_WEEK,
-    schema=fields_of(DEMAND_HISTORY_SCHEMA, "item_id", "store_id"),
-    source=daily_source(
-        SALES_DATASET, "demand_history", DEMAND_HISTORY_SCHEMA, "item_id", "store_id"
-    ),
-    online=True,
-    tags={"flow": "sales", "grain": "week", "window": "4w"},
-)
-pricing_views = [item_price_fv, demand_history_fv]
 
-# Store attributes are whatever columns the stores table brings: the fields come from the newest
-# feature table's schema, so the view appears once a stores snapshot has been ingested (and the
-# features DAG re-applies the definitions when that changes them). Named store_* in services.
-STORE_ATTRIBUTES_SCHEMA = latest_store_attributes_schema(_settings, SALES_DATASET)
-if STORE_ATTRIBUTES_SCHEMA is not None and feature_columns(STORE_ATTRIBUTES_SCHEMA, "store_id"):
+
+def pricing_objects(settings: Settings) -> list[FeatureView | FeatureService]:
+    """The sales flow's views, over the feature tables of the settings' source."""
+    dataset = resolve(settings.sales_source).dataset
+    item_price_fv = FeatureView(
+        name="item_price_fv",
+        entities=[item, store],
+        ttl=ONE_WEEK,
+        schema=fields_of(ITEM_PRICE_SCHEMA, "item_id", "store_id"),
+        source=daily_source(
+            settings, dataset, "item_price", ITEM_PRICE_SCHEMA, "item_id", "store_id"
+        ),
+        online=True,
+        tags={"flow": "sales", "grain": "week"},
+    )
+    demand_history_fv = FeatureView(
+        name="demand_history_fv",
+        entities=[item, store],
+        ttl=ONE_WEEK,
+        schema=fields_of(DEMAND_HISTORY_SCHEMA, "item_id", "store_id"),
+        source=daily_source(
+            settings, dataset, "demand_history", DEMAND_HISTORY_SCHEMA, "item_id", "store_id"
+        ),
+        online=True,
+        tags={"flow": "sales", "grain": "week", "window": "4w"},
+    )
+    views = [item_price_fv, demand_history_fv, *store_attributes_views(settings, dataset)]
+    pricing_v1 = FeatureService(
+        name="pricing_v1",
+        features=views,
+        description="What the pricing model sees of an item in a store: its shelf and its demand.",
+    )
+    return [*views, pricing_v1]
+
+
+def store_attributes_views(settings: Settings, dataset: str) -> list[FeatureView]:
+    """Store attributes are whatever columns the stores table brings: the fields come from the
+    newest feature table's schema, so the view appears once a stores snapshot has been ingested
+    (and the features DAG re-applies the definitions when that changes them). Named store_* in
+    services. None before then."""
+    schema = latest_store_attributes_schema(settings, dataset)
+    if schema is None or not feature_columns(schema, "store_id"):
+        return []
     store_attributes_fv = FeatureView(
         name="store_attributes_fv",
         entities=[store],
         ttl=timedelta(days=3650),  # attributes hold until the next snapshot replaces them
-        schema=fields_of(STORE_ATTRIBUTES_SCHEMA, "store_id", prefix="store_"),
+        schema=fields_of(schema, "store_id", prefix="store_"),
         source=daily_source(
-            SALES_DATASET, STORE_ATTRIBUTES, STORE_ATTRIBUTES_SCHEMA, "store_id", prefix="store_"
+            settings, dataset, STORE_ATTRIBUTES, schema, "store_id", prefix="store_"
         ),
         online=True,
         tags={"flow": "sales", "grain": "snapshot"},
     )
-    pricing_views.append(store_attributes_fv)
-
-pricing_v1 = FeatureService(
-    name="pricing_v1",
-    features=pricing_views,
-    description="What the pricing model sees of an item in a store: its shelf and its demand.",
-)
-
-OBJECTS = [
-    user,
-    item,
-    store,
-    user_activity_fv,
-    item_popularity_fv,
-    user_history_fv,
-    recommender_v1,
-    recommender_history_v1,
-    *pricing_views,
-    pricing_v1,
-]
+    return [store_attributes_fv]

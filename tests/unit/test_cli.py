@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from aisle.cli import common as cli
 from aisle.cli import app
+from aisle.cli import common as cli
 
 runner = CliRunner()
 
