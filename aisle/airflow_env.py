@@ -1,9 +1,11 @@
 """The environment Airflow runs in for Aisle: its home, its config file, the project's DAGs.
 
 `environment(settings)` computes it (values already in the environment win, so a deployment can
-point Airflow elsewhere); an Airflow command run as a child process gets `subprocess_env`;
-`configure` exports it into this process, before Airflow is imported here (its configuration is
-read at import time), and is the only function here that writes `os.environ`.
+point Airflow elsewhere); an Airflow command run as a child process gets `subprocess_env`.
+Airflow run in this process (a DagBag, `dag.test`) reads its configuration and its tasks'
+settings from `os.environ`: `configured(settings)` sets them for a block and puts back what was
+there; only a process's entry point (a CLI command, the test session) calls `configure`, which
+sets them for good.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import os
 import secrets
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from core.settings import Settings
@@ -83,12 +87,29 @@ def subprocess_env(settings: Settings) -> dict[str, str]:
 
 
 def configure(settings: Settings) -> dict[str, str]:
-    """Export `environment(settings)` into this process and return it: for Airflow imported and
-    DAGs run here (a DagBag, `dag.test`), whose configuration and tasks' settings are read from
-    the environment. A child process gets `subprocess_env` instead; PATH is left alone."""
+    """Export `environment(settings)` into this process for good and return it: for a process's
+    entry point only (a CLI command that runs Airflow here, the test session), before Airflow is
+    imported (it reads its home and config file at import). PATH is left alone."""
     values = environment(settings)
     os.environ.update(values)
     return values
+
+
+@contextmanager
+def configured(settings: Settings) -> Iterator[dict[str, str]]:
+    """`environment(settings)` in this process for the block (Airflow run here, a DagBag or
+    `dag.test`, and its tasks read them), then the environment as it was."""
+    values = environment(settings)
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield values
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def api_env(settings: Settings) -> dict[str, str]:
@@ -120,9 +141,7 @@ def production_env(settings: Settings) -> dict[str, str]:
 
 
 def migrate_db(settings: Settings) -> None:
-    """Create or upgrade Airflow's metadata database (idempotent), and `configure` this process
-    for the DAG runs that follow (aisle.replay and the DAG tests run them in process)."""
-    configure(settings)
+    """Create or upgrade Airflow's metadata database (idempotent), in a child process."""
     airflow = Path(sys.executable).parent / "airflow"
     result = subprocess.run(
         [str(airflow), "db", "migrate"],

@@ -141,7 +141,19 @@ def replay(
     With `features`, each ingest run is followed by a run of the `features` DAG for the same
     interval, as the scheduler would trigger it from the ingest's Asset event.
     """
-    airflow_env.migrate_db(settings)  # also exports `settings` for the DAG and its tasks
+    airflow_env.migrate_db(settings)
+    with airflow_env.configured(settings):  # for the DAGs run here and their tasks
+        return _replay_runs(settings, flow, start, end, on_run, features)
+
+
+def _replay_runs(
+    settings: Settings,
+    flow: str,
+    start: datetime | None,
+    end: datetime | None,
+    on_run: Callable[[ReplayRun], None] | None,
+    features: bool,
+) -> list[ReplayRun]:
     dag = load_dag(f"ingest_{flow}")
     features_dag = load_dag("features") if features else None
     # The DAG's own timetable decides the intervals: a run is only ever one of its intervals.

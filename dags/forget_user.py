@@ -32,12 +32,9 @@ from airflow.sdk import Param, dag, task
 def forget_user_dag() -> None:
     @task
     def forget(params=None, dag_run=None) -> dict:
-        import os
-
         from features.forget import forget_user
 
-        os.environ["AISLE_ACTOR"] = f"airflow:{dag_run.dag_id}/{dag_run.run_id}"
-        done = forget_user(params["user_id"])
+        done = forget_user(params["user_id"], who=f"airflow:{dag_run.dag_id}/{dag_run.run_id}")
         return {"user_sha256": done.user_hash, "files": len(done.files), "online": done.online}
 
     forget()

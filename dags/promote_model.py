@@ -49,17 +49,15 @@ from aisle.assets import challenger_asset
 def promote_model() -> None:
     @task
     def promote(params=None, dag_run=None, triggering_asset_events=None) -> list[dict]:
-        import os
-
         from airflow.sdk.exceptions import AirflowFailException
 
         from core.settings import get_settings
         from serving.deploy import promote_step, promotions_to_run
 
-        os.environ.setdefault("AISLE_ACTOR", f"airflow:{dag_run.dag_id}/{dag_run.run_id}")
+        who = f"airflow:{dag_run.dag_id}/{dag_run.run_id}"  # the audit log's actor
         extras = [e.extra for events in (triggering_asset_events or {}).values() for e in events]
         outcomes = [
-            promote_step(model, version, get_settings())
+            promote_step(model, version, get_settings(), who)
             for model, version in promotions_to_run(extras, params)
         ]
         failed = [o for o in outcomes if o["result"] in ("rejected", "rolled_back")]

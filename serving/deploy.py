@@ -26,8 +26,11 @@ def promoter(settings: Settings, who: str | None = None) -> Promoter:
     return Promoter(settings, slots_for(settings), GatewayAdmin(settings), AuditLog(settings, who))
 
 
-def promote_step(model: str, version: str | None, settings: Settings) -> dict[str, Any]:
-    return promoter(settings).promote(model, version).to_dict()
+def promote_step(
+    model: str, version: str | None, settings: Settings, who: str | None = None
+) -> dict[str, Any]:
+    """Promote `version` (None: the challenger) of `model`; `who` acts (default: core.actor)."""
+    return promoter(settings, who).promote(model, version).to_dict()
 
 
 def rollback_step(model: str, settings: Settings) -> dict[str, Any]:

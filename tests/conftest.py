@@ -93,25 +93,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items.sort(key=rank)  # stable: within a group, the order of collection
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _restore_module_environment():
-    """The same for module fixtures: what they export (a stack's Airflow home and ports, its
-    settings through `stack.up`) ends with their module (autouse, so it is saved before any
-    module fixture runs)."""
-    saved = dict(os.environ)
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
-
-
-@pytest.fixture(autouse=True)
-def _restore_environment():
-    """Airflow run in the test's own process reads its settings from os.environ, which
-    `airflow_env.configure` (and so `migrate_db`) exports; no test sees another's."""
-    saved = dict(os.environ)
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
+@pytest.fixture(scope="module")
+def module_env():
+    """Environment variables a module fixture sets (a stack's Airflow home and log ports), put
+    back after the module. Tests set theirs with `monkeypatch`, DAGs run here get their settings
+    through `airflow_env.configured`; library code writes none."""
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
 
 
 @pytest.fixture

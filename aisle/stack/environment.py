@@ -1,5 +1,6 @@
 """The environment every component starts with: the settings (Airflow's among them, through
-`airflow_env.configure`), the admin token, and a share of the cores for the numeric libraries."""
+`airflow_env.subprocess_env`), the admin token, and a share of the cores for the numeric
+libraries. Computed, never written into this process's own environment."""
 
 from __future__ import annotations
 
@@ -18,8 +19,12 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"
 def stack_env(settings: Settings) -> tuple[Settings, dict[str, str]]:
     """The settings with the admin token in them, and the environment every component gets."""
     settings = settings.model_copy(update={"admin_token": SecretStr(admin_token(settings))})
-    airflow_env.configure(settings)
-    env = {**os.environ, **settings.secrets_env(), **thread_env(settings), "PYTHONUNBUFFERED": "1"}
+    env = {
+        **airflow_env.subprocess_env(settings),
+        **settings.secrets_env(),
+        **thread_env(settings),
+        "PYTHONUNBUFFERED": "1",
+    }
     return settings, env
 
 

@@ -88,7 +88,8 @@ def register_champion(settings: Settings) -> None:
 
 def run(dag, settings: Settings, day: str, next_day: str) -> dict[str, str]:
     airflow_env.migrate_db(settings)
-    result = dag.test(run_conf={"flow": "interactions", "start": day, "end": next_day})
+    with airflow_env.configured(settings):  # the settings of the DAG's tasks
+        result = dag.test(run_conf={"flow": "interactions", "start": day, "end": next_day})
     return {ti.task_id: str(ti.state) for ti in result.get_task_instances()}
 
 

@@ -67,22 +67,24 @@ def test_an_ingest_run_then_a_features_run_fill_the_online_store(prepared_copy, 
     from airflow.models.asset import AssetEvent
     from airflow.utils.session import create_session
 
-    airflow_env.migrate_db(prepared_copy)  # exports the settings for the DAGs and their tasks
-    week = Interval.parse("1990-06-14", "1990-06-21")
-    ingest = load_dag("ingest_sales").test(logical_date=week.end)
-    assert str(ingest.state) == "success"
-    with create_session() as session:
-        event = (
-            session.query(AssetEvent)
-            .filter(AssetEvent.source_run_id == ingest.run_id)
-            .filter(AssetEvent.source_task_id == "etl_sales")
-            .one()
-        )
-        extra = dict(event.extra)
-    assert extra == {"flow": "sales", "start": week.start.isoformat(), "end": week.end.isoformat()}
+    airflow_env.migrate_db(prepared_copy)
+    with airflow_env.configured(prepared_copy):  # the settings of the DAGs and their tasks
+        week = Interval.parse("1990-06-14", "1990-06-21")
+        ingest = load_dag("ingest_sales").test(logical_date=week.end)
+        assert str(ingest.state) == "success"
+        with create_session() as session:
+            event = (
+                session.query(AssetEvent)
+                .filter(AssetEvent.source_run_id == ingest.run_id)
+                .filter(AssetEvent.source_task_id == "etl_sales")
+                .one()
+            )
+            extra = dict(event.extra)
+        expected = {"flow": "sales", "start": week.start.isoformat(), "end": week.end.isoformat()}
+        assert extra == expected
 
-    # What the scheduler does with that event, run here in-process with the same interval.
-    run = dag.test(run_conf={"flow": "sales", "start": "1990-06-14", "end": "1990-06-21"})
+        # What the scheduler does with that event, run here in-process with the same interval.
+        run = dag.test(run_conf={"flow": "sales", "start": "1990-06-14", "end": "1990-06-21"})
     assert str(run.state) == "success"
     found = online.online_features(
         prepared_copy, "item_price_fv", [{"item_id": "1", "store_id": "2"}]

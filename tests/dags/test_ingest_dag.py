@@ -102,8 +102,10 @@ def test_an_unreadable_export_fails_the_run_at_once(settings, tmp_path):
     export = tmp_path / "events.csv"
     export.write_text("")
     settings.interactions_source = str(export)
-    airflow_env.migrate_db(settings)  # exports the settings for the DAG and its tasks
-    run = load_dag("ingest_interactions").test(logical_date=datetime(2024, 3, 2, tzinfo=UTC))
+    airflow_env.migrate_db(settings)
+    with airflow_env.configured(settings):  # the settings of the DAG and its tasks
+        dag = load_dag("ingest_interactions")
+        run = dag.test(logical_date=datetime(2024, 3, 2, tzinfo=UTC))
 
     assert str(run.state) == "failed"
     states = {ti.task_id: (str(ti.state), ti.try_number) for ti in run.get_task_instances()}

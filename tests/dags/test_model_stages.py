@@ -14,7 +14,7 @@ import training
 from training.stages import ModelStages, all_models, model_stages
 from training.training_sets import Windows
 
-THIRD_MODEL = '''
+THIRD_MODEL = """
 from training.stages import ConfigParam, ModelStages
 from training.training_sets import Windows
 
@@ -27,7 +27,7 @@ STAGES = ModelStages(
     windows=lambda end, settings: Windows.weeks_before(end, 4, 2),
     params=(ConfigParam("trees", "how many trees", minimum=1),),
 )
-'''
+"""
 
 
 @pytest.fixture

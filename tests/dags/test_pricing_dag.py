@@ -4,7 +4,6 @@ in MLflow with its lineage, plots and evaluation."""
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -54,14 +53,9 @@ def twenty_weeks(prepared_settings: Settings, tmp_path_factory) -> Settings:
             "pricing_test_weeks": 3,
         }
     )
-    saved = dict(os.environ)  # the feature store exports settings; module fixtures restore them
-    try:
-        ingest_attributes("sales", FIRST - timedelta(days=1), FIRST, settings)  # stores first
-        ingest("sales", FIRST, END, settings)
-        run_features("sales", FIRST, END, settings)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    ingest_attributes("sales", FIRST - timedelta(days=1), FIRST, settings)  # stores first
+    ingest("sales", FIRST, END, settings)
+    run_features("sales", FIRST, END, settings)
     return settings
 
 
@@ -76,8 +70,9 @@ def test_a_run_registers_a_challenger_with_its_lineage(twenty_weeks, dag):
     from training.tracking import point_at_store
     from training.training_sets import Windows, training_set_path
 
-    airflow_env.migrate_db(twenty_weeks)  # exports the settings for the DAG's tasks
-    run = dag.test(run_conf={"end": END.isoformat(), "members": 2})
+    airflow_env.migrate_db(twenty_weeks)
+    with airflow_env.configured(twenty_weeks):  # the settings of the DAG's tasks
+        run = dag.test(run_conf={"end": END.isoformat(), "members": 2})
     assert str(run.state) == "success"
 
     point_at_store(twenty_weeks)

@@ -61,8 +61,9 @@ def test_a_run_registers_a_challenger_with_its_lineage(five_weeks, dag):
     from training.tracking import point_at_store
     from training.training_sets import Windows, training_set_path
 
-    airflow_env.migrate_db(five_weeks)  # exports the settings for the DAG's tasks
-    run = dag.test(run_conf={"end": END, "epochs": 1})
+    airflow_env.migrate_db(five_weeks)
+    with airflow_env.configured(five_weeks):  # the settings of the DAG's tasks
+        run = dag.test(run_conf={"end": END, "epochs": 1})
     assert str(run.state) == "success"
 
     point_at_store(five_weeks)

@@ -10,7 +10,6 @@ The same module fixture serves every test here: the loop runs once (about five m
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 from urllib.parse import quote
@@ -26,13 +25,15 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 
 
 @pytest.fixture(scope="module")
-def finished_loop(prepared_settings: Settings, tmp_path_factory, free_port, quick_training):
+def finished_loop(
+    prepared_settings: Settings, tmp_path_factory, free_port, quick_training, module_env
+):
     data_dir = tmp_path_factory.mktemp("loop") / "data"
     data_dir.mkdir()
     (data_dir / "sources").symlink_to(prepared_settings.sources_dir.resolve())
-    os.environ["AIRFLOW_HOME"] = str(data_dir / "airflow")  # restored after the module
-    os.environ["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] = str(free_port())
-    os.environ["AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT"] = str(free_port())
+    module_env.setenv("AIRFLOW_HOME", str(data_dir / "airflow"))  # put back after the module
+    module_env.setenv("AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT", str(free_port()))
+    module_env.setenv("AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT", str(free_port()))
     settings = prepared_settings.model_copy(
         update={
             "data_dir": data_dir,

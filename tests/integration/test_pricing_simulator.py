@@ -5,7 +5,6 @@ oracle's prices (cost x e / (1 + e))."""
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
@@ -34,18 +33,11 @@ def trained(tmp_path_factory):
     )
     end = START + timedelta(days=DAYS)
     windows = Windows.weeks_before(datetime.combine(end, datetime.min.time(), UTC), 2, 2)
-    # The feature store exports the settings to os.environ; a module fixture runs outside the
-    # per-test restore, so it restores them itself.
-    saved = dict(os.environ)
-    try:
-        prepare(settings, "simulator")
-        ingest_attributes("sales", START - timedelta(days=1), START, settings)
-        ingest("sales", START, end, settings)
-        run_features("sales", START, end, settings)
-        data = PricingData.load(build_training_set(settings, "simulator", windows))
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    prepare(settings, "simulator")
+    ingest_attributes("sales", START - timedelta(days=1), START, settings)
+    ingest("sales", START, end, settings)
+    run_features("sales", START, end, settings)
+    data = PricingData.load(build_training_set(settings, "simulator", windows))
     model = train_pricing(data.fit, data.valid, PricingConfig(members=3), device="cpu").model
     truth = pd.read_parquet(settings.sources_dir / "simulator" / "truth" / "items.parquet")
     return model, data, truth

@@ -42,7 +42,9 @@ def _answers(port: int) -> bool:
 
 
 @pytest.fixture(scope="module")
-def production(prepared_settings: Settings, tmp_path_factory, free_port, quick_training):
+def production(
+    prepared_settings: Settings, tmp_path_factory, free_port, quick_training, module_env
+):
     """The loop, once, on a fresh production stack (fresh databases, emptied Redis dbs)."""
     if not os.environ.get("CI") and not all(_answers(port) for port in (5432, 6379)):
         # a developer's machine without the services; in CI (which starts them) never skipped
@@ -50,18 +52,18 @@ def production(prepared_settings: Settings, tmp_path_factory, free_port, quick_t
     data_dir = tmp_path_factory.mktemp("production") / "data"
     data_dir.mkdir()
     (data_dir / "sources").symlink_to(prepared_settings.sources_dir.resolve())
-    os.environ.update(  # restored after the module
-        {
-            "AIRFLOW_HOME": str(data_dir / "airflow"),
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
-            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
-            # a task whose worker died is failed (and retried) after 30 s without a heartbeat
-            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
-            # MLflow's client gives up quickly, so Airflow's retries do the waiting
-            "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
-            "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
-        }
-    )
+    environment = {
+        "AIRFLOW_HOME": str(data_dir / "airflow"),
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+        # a task whose worker died is failed (and retried) after 30 s without a heartbeat
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
+        # MLflow's client gives up quickly, so Airflow's retries do the waiting
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
+        "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
+    }
+    for name, value in environment.items():  # put back after the module
+        module_env.setenv(name, value)
     settings = prepared_settings.model_copy(
         update={
             "data_dir": data_dir,

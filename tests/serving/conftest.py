@@ -3,7 +3,6 @@ online), the gateway and both models' live slots as real processes on private po
 
 from __future__ import annotations
 
-import os
 import secrets
 
 import pytest
@@ -42,15 +41,14 @@ def cluster(cluster_settings: Settings, world):
     """`aisle serve up` on the world; stopped at the end of the session."""
     from serving.cluster import down, up
 
-    saved = dict(os.environ)
-    os.environ["AISLE_SERVING_CHAOS"] = "1"  # slots read fault-injection files (chaos.py)
-    try:
-        up(cluster_settings, on_step=lambda _: None)
-        yield cluster_settings
-    finally:
-        down(cluster_settings)
-        os.environ.clear()
-        os.environ.update(saved)
+    with pytest.MonkeyPatch.context() as environment:
+        # the slots (children of this process) read fault-injection files (chaos.py)
+        environment.setenv("AISLE_SERVING_CHAOS", "1")
+        try:
+            up(cluster_settings, on_step=lambda _: None)
+            yield cluster_settings
+        finally:
+            down(cluster_settings)
 
 
 @pytest.fixture(scope="session")

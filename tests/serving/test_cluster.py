@@ -7,7 +7,6 @@ malformed requests are 4xx with a message, never 5xx."""
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from collections import Counter
@@ -265,7 +264,7 @@ def test_a_killed_live_slot_is_failed_over(cluster, world, traffic, api_key):
 
 
 def test_the_promote_model_dag_promotes_pricing_and_moves_the_champion(
-    cluster, world, traffic, api_key
+    cluster, world, traffic, api_key, monkeypatch
 ):
     from mlflow import MlflowClient
 
@@ -275,16 +274,18 @@ def test_the_promote_model_dag_promotes_pricing_and_moves_the_champion(
 
     sales = shop_sales(weeks=24)  # four more weeks of the same shop: a retrained model
     version = register(cluster, "pricing", fit_pricing(sales), sales)
-    airflow_env.migrate_db(cluster)  # exports the settings for the task; secrets separately:
-    os.environ.update(cluster.secrets_env())
-    dag = load_dag("promote_model")
-    run, dag_run = load_during(
-        cluster,
-        traffic,
-        api_key,
-        45,
-        lambda: dag.test(run_conf={"model": "pricing", "version": version}),
-    )
+    airflow_env.migrate_db(cluster)
+    for name, value in cluster.secrets_env().items():  # the admin token, for the task
+        monkeypatch.setenv(name, value)
+    with airflow_env.configured(cluster):  # the settings of the DAG's task
+        dag = load_dag("promote_model")
+        run, dag_run = load_during(
+            cluster,
+            traffic,
+            api_key,
+            45,
+            lambda: dag.test(run_conf={"model": "pricing", "version": version}),
+        )
     assert str(dag_run.state) == "success"
     assert run.failed == []
     champion = MlflowClient().get_model_version_by_alias("pricing", "champion")

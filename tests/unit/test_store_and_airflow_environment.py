@@ -1,6 +1,7 @@
 """Library code leaves the process environment alone: Feast's store and definitions are built from
-the settings passed in (features.store), and Airflow's variables are computed and handed to the
-child process that needs them (aisle.airflow_env, `aisle airflow`)."""
+the settings passed in (features.store), Airflow's variables are computed and handed to the
+child process that needs them (aisle.airflow_env, a stack's components, `aisle airflow`), and
+Airflow run in this process sees them for a block only (`airflow_env.configured`)."""
 
 from __future__ import annotations
 
@@ -66,12 +67,29 @@ def test_airflow_environment_is_computed_not_exported(settings, monkeypatch):
     assert env["AIRFLOW__CORE__FERNET_KEY"]  # the keys every Airflow process must share
 
 
-def test_airflow_configure_exports_the_settings_and_leaves_path_alone(settings, monkeypatch):
-    """`configure` is for Airflow run in this process; PATH only matters to a child's `airflow`."""
+def test_airflow_run_here_sees_the_settings_for_the_block_only(settings, monkeypatch):
+    """`configured` is for Airflow run in this process (replays, DAG tests); PATH only matters to
+    a child's `airflow`; after the block the environment is what it was."""
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
-    airflow_env.configure(settings)
-    assert os.environ["PATH"] == "/usr/bin:/bin"
-    assert os.environ["AISLE_DATA_DIR"] == str(settings.data_dir.resolve())
+    monkeypatch.delenv("AISLE_GATEWAY_PORT", raising=False)
+    before = dict(os.environ)
+    with airflow_env.configured(settings) as values:
+        assert os.environ["PATH"] == "/usr/bin:/bin"
+        assert os.environ["AISLE_DATA_DIR"] == str(settings.data_dir.resolve())
+        assert os.environ["AISLE_GATEWAY_PORT"] == values["AISLE_GATEWAY_PORT"]
+    assert dict(os.environ) == before
+
+
+def test_migrating_airflow_s_database_and_a_stack_s_environment_write_nothing_here(settings):
+    from aisle import stack
+
+    before = dict(os.environ)
+    airflow_env.migrate_db(settings)
+    _, env = stack.stack_env(settings)
+    assert dict(os.environ) == before
+    assert env["AISLE_DATA_DIR"] == str(settings.data_dir.resolve())
+    assert env["AISLE_ADMIN_TOKEN"] and "AISLE_ADMIN_TOKEN" not in os.environ
+    assert (airflow_env.airflow_home(settings) / "airflow.db").exists()
 
 
 def test_the_airflow_command_hands_its_environment_to_the_child(settings, monkeypatch):
