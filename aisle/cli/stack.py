@@ -75,7 +75,7 @@ def demo(
     blue-green promotion over the last intervals of both timelines, and print what happened.
     The stack keeps running afterwards (`aisle stack down` stops it)."""
     from aisle.airflow_api import AirflowApiError
-    from aisle.cli import data_fetch
+    from aisle.cli.data import data_fetch
     from aisle.loop import LoopError, bootstrap, plan, replay_settings, run_live, summary
     from aisle.stack import StackError, up
 

@@ -135,3 +135,11 @@ def test_recommend_without_a_registered_model_is_a_clear_error(tmp_path):
     result = runner.invoke(app, ["recommend", "--data-dir", str(tmp_path)], terminal_width=300)
     assert result.exit_code == 1
     assert "no recommender@challenger" in result.output
+
+
+def test_demo_fetches_the_data_then_refuses_a_loop_without_live_intervals(prepared_copy):
+    """`aisle demo` runs its first steps (the data fetch, the plan) before any stack starts."""
+    args = ["demo", "--live-intervals", "0", "--data-dir", str(prepared_copy.data_dir)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert "at least one live interval" in result.output

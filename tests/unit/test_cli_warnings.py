@@ -46,7 +46,7 @@ def test_library_notices_are_hidden_and_aisles_own_warnings_shown():
 
     import numpy
 
-    from aisle.cli.app import hide_library_notices
+    from aisle.cli.notices import hide_library_notices
 
     library, ours = numpy.__file__, inspect.getfile(hide_library_notices)
     with warnings.catch_warnings(record=True) as shown:  # restores the display hook after
