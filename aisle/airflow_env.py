@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from core.files import create_private_file
 from core.settings import Settings
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -47,9 +48,7 @@ def _secrets(home: Path) -> dict[str, str]:
         "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
         "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
     }
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        json.dump(keys, handle)
+    create_private_file(path, json.dumps(keys))
     return keys
 
 

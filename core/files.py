@@ -45,3 +45,11 @@ def write_with(final: Path, writer: Callable[[Path], None]) -> Path:
     with atomic_path(final) as tmp:
         writer(tmp)
     return final
+
+
+def create_private_file(path: Path, text: str) -> None:
+    """Write a new file only its owner may read (0600 from its creation, never after)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text)

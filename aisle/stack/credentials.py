@@ -5,10 +5,10 @@
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from pathlib import Path
 
+from core.files import create_private_file
 from core.settings import Settings
 
 from .. import airflow_env
@@ -38,11 +38,3 @@ def ensure_ui_password(settings: Settings) -> Path:
 def airflow_password_file(settings: Settings) -> Path:
     """Where the simple auth manager keeps the generated password of the UI's `admin` user."""
     return airflow_env.airflow_home(settings) / "simple_auth_manager_passwords.json.generated"
-
-
-def create_private_file(path: Path, text: str) -> None:
-    """Write a new file only its owner may read (0600 from its creation, never after)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(text)
