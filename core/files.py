@@ -1,5 +1,6 @@
 """Writes that are atomic: a reader (or a crash) sees the old file or the new one, never half of
-one. Every zone, report and state file of Aisle is written through these."""
+one. Every zone, report and state file of Aisle is written through these; secrets (the admin
+token, passwords, keys) through `create_private_file`, readable by their owner only."""
 
 from __future__ import annotations
 
