@@ -10,10 +10,10 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 @contextmanager
@@ -30,6 +30,8 @@ def atomic_path(final: Path) -> Iterator[Path]:
 
 def write_parquet_atomic(table: pa.Table, final: Path) -> Path:
     """Write a parquet file deterministically (same table, same bytes) and atomically."""
+    import pyarrow.parquet as pq  # here: importing core stays light (the CLI starts fast)
+
     with atomic_path(final) as tmp:
         pq.write_table(table, tmp, compression="zstd", write_statistics=True, store_schema=True)
     return final

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from typer.testing import CliRunner
 
@@ -137,9 +139,16 @@ def test_recommend_without_a_registered_model_is_a_clear_error(tmp_path):
     assert "no recommender@challenger" in result.output
 
 
-def test_demo_fetches_the_data_then_refuses_a_loop_without_live_intervals(prepared_copy):
-    """`aisle demo` runs its first steps (the data fetch, the plan) before any stack starts."""
+def test_demo_fetches_the_data_then_refuses_a_loop_without_live_intervals(
+    prepared_copy, monkeypatch
+):
+    """`aisle demo` runs its first steps (the data fetch, the plan) before any stack starts.
+    The sources are the session's, prepared with its small simulator: the same configuration
+    here, so the fetch finds them prepared and rewrites nothing."""
+    monkeypatch.setenv("AISLE_SIMULATOR", json.dumps(prepared_copy.simulator))
+    before = (prepared_copy.sources_dir / "simulator" / "manifest.json").stat().st_mtime_ns
     args = ["demo", "--live-intervals", "0", "--data-dir", str(prepared_copy.data_dir)]
     result = runner.invoke(app, args)
     assert result.exit_code == 1, result.output
     assert "at least one live interval" in result.output
+    assert (prepared_copy.sources_dir / "simulator" / "manifest.json").stat().st_mtime_ns == before

@@ -12,7 +12,6 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 import features.etl as etl_module
-from core import files
 from features import reading
 from features.etl import run_etl, summary_path
 from features.storage import Interval
@@ -92,7 +91,7 @@ def test_a_crash_while_writing_leaves_the_old_partition(settings, land_raw, monk
             raise KeyboardInterrupt("simulated crash")
         return real_write(table, where, **kwargs)
 
-    monkeypatch.setattr(files.pq, "write_table", crash_on_third_partition)
+    monkeypatch.setattr(pq, "write_table", crash_on_third_partition)  # core.files writes with it
     with pytest.raises(KeyboardInterrupt):
         run_etl(settings, "shop", "interactions", WEEK)
     monkeypatch.undo()
