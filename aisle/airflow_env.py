@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from core.files import create_private_file
+from core.processes import child_environment
 from core.settings import Settings
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -78,7 +79,7 @@ def subprocess_env(settings: Settings) -> dict[str, str]:
     """The whole environment of an Airflow command run as a child process: this process's,
     `environment(settings)` over it, and this interpreter's scripts first on PATH (`airflow
     standalone` starts its components as `airflow`, by name: they must be this installation's)."""
-    env = {**os.environ, **environment(settings)}
+    env = child_environment(environment(settings))
     scripts = str(Path(sys.executable).parent)
     if scripts not in env.get("PATH", "").split(os.pathsep):
         env["PATH"] = scripts + os.pathsep + env.get("PATH", "")

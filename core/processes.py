@@ -7,6 +7,21 @@ import contextlib
 import os
 import signal
 
+# Variables this process may hold that a child must not inherit: prometheus_client's scratch
+# folder of multiprocess metrics. Feast sets it when imported (and removes the folder at exit);
+# a BentoML slot or the gateway that inherited it would write its metrics into a folder it does
+# not own, shared with every sibling, and serve slower for it.
+NOT_INHERITED = ("PROMETHEUS_MULTIPROC_DIR", "PROMETHEUS_MULTIPROCESS_DIR")
+
+
+def child_environment(*overrides: dict[str, str]) -> dict[str, str]:
+    """The environment of a child process: this one's, less `NOT_INHERITED`, then `overrides`
+    in order (a later one wins)."""
+    env = {k: v for k, v in os.environ.items() if k not in NOT_INHERITED}
+    for values in overrides:
+        env.update(values)
+    return env
+
 
 def alive(pid: int) -> bool:
     """Whether the process runs (a zombie does not)."""

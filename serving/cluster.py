@@ -7,7 +7,6 @@ down(settings)    stop every slot and the gateway
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ from dataclasses import dataclass
 import httpx
 
 from core.audit import AuditLog
-from core.processes import alive, terminate
+from core.processes import alive, child_environment, terminate
 from core.settings import Settings
 
 from .admin import GatewayAdmin
@@ -47,12 +46,11 @@ def start_gateway(settings: Settings, timeout_s: float = 60.0) -> int:
         return int(pid_file.read_text())
     log = settings.serving_dir / "logs" / "gateway.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    env = {
-        **os.environ,
-        **settings.to_env(),
-        **settings.secrets_env(),
-        "AISLE_DATA_DIR": str(settings.data_dir.resolve()),
-    }
+    env = child_environment(
+        settings.to_env(),
+        settings.secrets_env(),
+        {"AISLE_DATA_DIR": str(settings.data_dir.resolve())},
+    )
     with log.open("ab") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "serving.gateway"],

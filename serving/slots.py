@@ -19,7 +19,7 @@ from typing import Protocol
 
 import httpx
 
-from core.processes import alive, kill_tree, terminate
+from core.processes import alive, child_environment, kill_tree, terminate
 from core.settings import Settings
 
 SERVICES = {
@@ -94,15 +94,16 @@ class LocalSlots:
         self.stop(model, colour)
         url = self.url(model, colour)
         port = url.rsplit(":", 1)[1]
-        env = {
-            **os.environ,
-            **self.settings.to_env(),
-            **self.settings.secrets_env(),
-            "AISLE_DATA_DIR": str(self.settings.data_dir.resolve()),
-            "AISLE_SERVE_MODEL_URI": f"models:/{model}/{version}",
-            "AISLE_SERVING_GPU": str(self.settings.serving_gpu).lower(),
-            "BENTOML_DO_NOT_TRACK": "true",
-        }
+        env = child_environment(
+            self.settings.to_env(),
+            self.settings.secrets_env(),
+            {
+                "AISLE_DATA_DIR": str(self.settings.data_dir.resolve()),
+                "AISLE_SERVE_MODEL_URI": f"models:/{model}/{version}",
+                "AISLE_SERVING_GPU": str(self.settings.serving_gpu).lower(),
+                "BENTOML_DO_NOT_TRACK": "true",
+            },
+        )
         if os.environ.get("AISLE_SERVING_CHAOS") == "1":  # fault injection: load tests only
             env["AISLE_SERVING_CHAOS_FILE"] = str(self.chaos_file(model, colour))
         log = self.log_file(model, colour)

@@ -109,3 +109,16 @@ def test_the_airflow_command_hands_its_environment_to_the_child(settings, monkey
     assert called["command"] == [os.path.join(SCRIPTS, "airflow"), "version"]
     assert called["env"]["PATH"].split(os.pathsep)[0] == SCRIPTS
     assert called["env"]["AISLE_DATA_DIR"] == str(settings.data_dir.resolve())
+
+
+def test_a_child_does_not_inherit_feast_s_metrics_folder(settings, monkeypatch):
+    """Feast sets prometheus_client's multiprocess folder when imported; serving slots, the
+    gateway and the stack's components started from that process must not write into it."""
+    from core.processes import NOT_INHERITED, child_environment
+
+    for name in NOT_INHERITED:
+        monkeypatch.setenv(name, "/tmp/feast-metrics-of-the-parent")
+    for env in (airflow_env.subprocess_env(settings), child_environment({"AISLE_X": "1"})):
+        assert not set(NOT_INHERITED) & set(env)
+    assert child_environment({"AISLE_X": "1"}, {"AISLE_X": "2"})["AISLE_X"] == "2"
+    assert child_environment()["PATH"] == os.environ["PATH"]
