@@ -5,10 +5,12 @@ Nothing happens at import: call `get_settings()` where the value is needed. The 
     fields.py     Settings: every setting, its validators, get_settings
     paths.py      the data folder's zones, the servers' URLs, the production databases
     policies.py   the drift, data-check, gate and promotion policies (AISLE_GATE__...)
+    stream.py     the event stream: broker, batching, answer log (AISLE_EVENTS__...)
 """
 
 from .fields import BUILTIN_SOURCES, SECRET_FIELDS, TASKS_AT_ONCE, Settings, get_settings
 from .policies import DataChecksPolicy, DriftPolicy, GatePolicy, PromotionPolicy
+from .stream import EventStream
 
 __all__ = [
     "BUILTIN_SOURCES",
@@ -16,6 +18,7 @@ __all__ = [
     "TASKS_AT_ONCE",
     "DataChecksPolicy",
     "DriftPolicy",
+    "EventStream",
     "GatePolicy",
     "PromotionPolicy",
     "Settings",

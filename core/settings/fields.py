@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .paths import PathsAndUrls
 from .policies import DataChecksPolicy, DriftPolicy, GatePolicy, PromotionPolicy
+from .stream import EventStream
 
 # Built-in sources; anything else in a source setting is a path to a file in the canonical schema.
 BUILTIN_SOURCES = ("movielens", "orange_juice", "simulator")
@@ -192,6 +193,7 @@ class Settings(PathsAndUrls, BaseSettings):
         'Kubernetes), e.g. {"recommender": {"blue": "http://recommender-blue:3000", ...}}; the '
         "first colour listed takes the traffic until a switch.",
     )
+    events: EventStream = Field(default_factory=EventStream)
     etl_block_mb: int = Field(
         default=16, gt=0, description="Megabytes of raw input validated per chunk; bounds memory."
     )

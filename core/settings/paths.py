@@ -74,6 +74,33 @@ class PathsAndUrls:
         return self.data_dir / "serving"
 
     @property
+    def events_dir(self) -> Path:
+        """The event stream's own state: the stack's NATS store, the online store's backlog."""
+        return self.data_dir / "events"
+
+    @property
+    def answers_dir(self) -> Path:
+        """The answer log: every answer the models gave, one partition per day."""
+        return self.data_dir / "answers"
+
+    @property
+    def broker_url(self) -> str:
+        """The event stream's broker: AISLE_EVENTS__URL, else the stack's own NATS server."""
+        if self.events.url:
+            return self.events.url
+        if self.events.broker != "nats":
+            raise ValueError(
+                f"AISLE_EVENTS__BROKER={self.events.broker} needs AISLE_EVENTS__URL; only NATS "
+                "runs inside the stack"
+            )
+        return f"nats://{self.serving_host}:{self.events.broker_port}"
+
+    @property
+    def runs_own_broker(self) -> bool:
+        """Whether the stack starts the broker itself (no AISLE_EVENTS__URL given)."""
+        return self.events.url is None and self.events.broker == "nats"
+
+    @property
     def mlflow_dir(self) -> Path:
         """The local tracking store and artifacts (the embedded default)."""
         return self.data_dir / "mlflow"
