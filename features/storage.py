@@ -4,6 +4,7 @@ Layout under the data folder (`dataset` is the source's name: movielens, orange_
 or the stem of a shop's file):
 
     raw/<dataset>/<table>/date=<interval start>/<file>          as landed, untouched
+    raw/<dataset>/interactions/stream/date=<day>/<batch>.parquet what the event stream delivered
     curated/<dataset>/<table>/date=<day>/part-0.parquet          validated, deduplicated, typed
     quarantine/<dataset>/<table>/date=<interval start>/quarantine.parquet   rejected rows + reason
     runs/<dataset>/<table>/date=<interval start>.json            the run summary
@@ -81,6 +82,13 @@ def _as_datetime(value: str | date | datetime) -> datetime:
 def partition_dir(zone_dir: Path, dataset: str, table: str, day: date | str) -> Path:
     key = day if isinstance(day, str) else day.isoformat()
     return zone_dir / dataset / table / f"date={key}"
+
+
+def stream_partition_dir(raw_dir: Path, dataset: str, day: date | str) -> Path:
+    """Where the event stream's consumer appends one day's interactions (features.stream): the
+    ETL of any interval reads the days it covers from here beside what was landed."""
+    key = day if isinstance(day, str) else day.isoformat()
+    return raw_dir / dataset / "interactions" / "stream" / f"date={key}"
 
 
 def list_partitions(zone_dir: Path, dataset: str, table: str) -> list[Path]:
