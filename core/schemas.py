@@ -57,6 +57,18 @@ INTERACTIONS = TableSpec(
         Column("price", "float", False, "unit price paid or shown, > 0; required for purchases"),
         Column("quantity", "int", False, "units, >= 1"),
         Column("rating", "float", False, "explicit rating, for event_type=rating"),
+        Column(
+            "event_id",
+            "id",
+            False,
+            "idempotency key: rows with the same event_id are one event, counted once",
+        ),
+        Column(
+            "request_id",
+            "id",
+            False,
+            "the answer (X-Request-Id) the shopper was shown, for attribution",
+        ),
     ),
     time_column="timestamp",
     key=("user_id", "item_id", "timestamp", "event_type"),

@@ -1,16 +1,21 @@
 """ETL for one table of one dataset over one data interval: raw -> curated + quarantine + summary.
 
-    raw/<dataset>/<table>/date=<interval>/*.csv|parquet
+    raw/<dataset>/<table>/date=<interval>/*.csv|parquet        (landed; read first)
+    raw/<dataset>/interactions/stream/date=<day>/*.parquet    (the event stream's, each day of
+                                                               the interval; interactions only)
         -> parse + validate (features.reading, features.validation), chunk by chunk
-        -> staged per day, then per day: exact duplicates removed (counted), rows that share an
-           event key but differ elsewhere quarantined as `conflicting_duplicate`
+        -> staged per day, then per day: later rows with an earlier row's event_id dropped as
+           duplicates (counted; one event delivered twice, or by the stream and an export), exact
+           duplicates removed (counted), rows that share an event key but differ elsewhere
+           quarantined as `conflicting_duplicate`
         -> curated/<dataset>/<table>/date=<day>/part-0.parquet      (one atomic file per day)
         -> quarantine/<dataset>/<table>/date=<interval>/quarantine.parquet
         -> runs/<dataset>/<table>/date=<interval>.json             (the summary, written last)
 
 Memory is bounded by the chunk size and the largest single day, not by the file. Outputs depend
-only on the raw partition, so a rerun gives byte-identical files; every day of the interval gets
-a partition, empty if nothing happened, so a rerun also clears what an earlier run wrote there.
+only on the raw partition and the stream's days of the interval, so a rerun gives byte-identical
+files; every day of the interval gets a partition, empty if nothing happened, so a rerun also
+clears what an earlier run wrote there.
 Counts reconcile: rows_in == curated + quarantined + duplicates, or the run fails.
 """
 
@@ -35,7 +40,7 @@ from core.schemas import TableSpec, table_spec
 from core.settings import Settings
 
 from .reading import RAW_SUFFIXES, RawChunk, RawFile, RawFileError, iter_chunks, open_raw_file
-from .storage import Interval, partition_dir
+from .storage import Interval, partition_dir, stream_partition_dir
 from .validation import validate
 
 log = logging.getLogger(__name__)
@@ -45,6 +50,7 @@ QUARANTINE_FILE = "quarantine.parquet"
 # Staging-only columns: where a row came from, and its input position, so that "the first
 # occurrence" of a duplicate is well defined and a quarantined conflict names its line.
 _ORDER, _FILE, _LINE = "_order", "_source_file", "_line"
+EVENT_ID = "event_id"  # the idempotency key: rows that share one are one event
 _STAGING_FIELDS = [
     pa.field(_ORDER, pa.int64()),
     pa.field(_FILE, pa.string()),
@@ -72,7 +78,7 @@ QUARANTINE_SCHEMA = pa.schema(
 
 
 class NothingLandedError(FileNotFoundError):
-    """The raw partition for the interval holds no file."""
+    """The raw partition for the interval holds no file, nor does the stream for its days."""
 
 
 @dataclass
@@ -112,10 +118,12 @@ def run_etl(settings: Settings, dataset: str, table: str, interval: Interval) ->
     paths = (
         sorted(p for p in raw_dir.glob("*") if p.suffix in RAW_SUFFIXES) if raw_dir.exists() else []
     )
+    paths += _stream_files(settings, dataset, table, interval)
     if not paths:
         raise NothingLandedError(
-            f"nothing landed in {raw_dir} for {dataset}/{table} {interval}; land it first "
-            f"(`aisle etl` lands and validates; the ingest DAG's land task lands)"
+            f"nothing landed in {raw_dir} for {dataset}/{table} {interval}, and the event "
+            f"stream delivered nothing for its days; land it first (`aisle etl` lands and "
+            f"validates; the ingest DAG's land task lands)"
         )
     # Every header is checked before anything is written: a bad file fails the run cleanly.
     raw_files = [open_raw_file(p, spec, settings.allow_extra_columns) for p in paths]
@@ -178,6 +186,21 @@ def run_etl(settings: Settings, dataset: str, table: str, interval: Interval) ->
         time.perf_counter() - started,
     )
     return summary
+
+
+def _stream_files(settings: Settings, dataset: str, table: str, interval: Interval) -> list[Path]:
+    """The event stream's files for each day of the interval (each day belongs to one interval),
+    day by day, by name within a day; only the interactions table has a stream. Hidden names
+    are skipped (a writer's temporary file, not yet a batch)."""
+    if table != "interactions":
+        return []
+    files: list[Path] = []
+    for day in interval.days():
+        folder = stream_partition_dir(settings.raw_dir, dataset, day)
+        if folder.is_dir():
+            batches = (p for p in folder.glob("*.parquet") if not p.name.startswith("."))
+            files += sorted(p for p in batches if p.is_file())
+    return files
 
 
 def summary_path(settings: Settings, dataset: str, table: str, interval: Interval) -> Path:
@@ -256,8 +279,16 @@ class _Stage:
 
 
 def _deduplicate(rows: pd.DataFrame, spec: TableSpec) -> tuple[pd.DataFrame, int, pd.DataFrame]:
-    """Drop exact repeats (keep the first); quarantine later rows that reuse an event key."""
+    """Drop repeats of an event (keep the first): later rows with an earlier row's event_id,
+    whatever their other values, then exact repeats; quarantine later rows that reuse an event
+    key with other values. Returns (kept rows, repeats dropped, conflicts)."""
     content = [c for c in rows.columns if c not in (_ORDER, _FILE, _LINE)]
+    if EVENT_ID in rows:
+        ids = rows[EVENT_ID]
+        redelivered = ids.notna().to_numpy() & ids.duplicated(keep="first").to_numpy()
+        rows = rows[~redelivered]
+    else:
+        redelivered = np.zeros(len(rows), dtype=bool)
     exact = rows.duplicated(subset=content, keep="first")
     unique = rows[~exact]
     conflict = unique.duplicated(subset=list(spec.key), keep="first")
@@ -279,7 +310,8 @@ def _deduplicate(rows: pd.DataFrame, spec: TableSpec) -> tuple[pd.DataFrame, int
     kept = unique[~conflict]
     sort_by = ([spec.time_column] if spec.time_column else []) + list(spec.key)
     kept = kept.sort_values(sort_by, kind="stable").drop(columns=[_ORDER, _FILE, _LINE])
-    return kept.reset_index(drop=True), int(exact.sum()), conflicts.reset_index(drop=True)
+    repeats = int(redelivered.sum()) + int(exact.sum())
+    return kept.reset_index(drop=True), repeats, conflicts.reset_index(drop=True)
 
 
 def _to_arrow(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:

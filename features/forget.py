@@ -2,11 +2,14 @@
 keeps, and a record that it was done.
 
 * **Files** with a `user_id` column under the data folder's zones: `raw/` (landed exports, CSV or
-  parquet), `curated/`, `features/` (Feast's offline sources), `training/` (training sets, whose
-  histories are per user) and the local MLflow artifact store (parquet, CSV and logged JSON
-  tables); and the
-  quarantine's files, whose `raw` column keeps each rejected row as JSON. Each file holding the
-  user is rewritten atomically without those rows.
+  parquet, and the event stream's day files), `curated/`, `features/` (Feast's offline sources),
+  `training/` (training sets, whose histories are per user), the local MLflow artifact store
+  (parquet, CSV and logged JSON tables), `answers/` (the answer log; a price answer has no user)
+  and `events/` (the stream's transient state, such as the online store's backlog); and the
+  quarantine's files, whose `raw` column keeps each rejected row, or each dead-lettered message
+  of the stream, as JSON. A message that is a JSON array of events loses the user's events and
+  keeps the others'; one that is not JSON at all goes if it holds the id in quotes. Each file
+  holding the user is rewritten atomically without those rows.
 * **The online store**: the user's entity rows of every feature view keyed by `user_id` (SQLite
   locally, Redis in production). Feast has no per-entity delete, so the rows are removed by the
   key Feast itself serialises.
@@ -15,7 +18,10 @@ keeps, and a record that it was done.
 
 The ETL run summaries in `data/runs/` keep their counts (they recorded what happened then); the
 audit record says how many rows left later. Upstream exports (`data/sources/`, the shop's own
-files) are the shop's to erase: a replay of an unerased export would land the user again.
+files) are the shop's to erase: a replay of an unerased export would land the user again. The
+broker's own store (`events/broker/`, NATS JetStream) is not rewritten: its messages age out with
+the stream's retention (a week), and a consumer that reads them again lands the user again until
+then.
 """
 
 from __future__ import annotations
@@ -27,13 +33,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
-ZONES = ("raw", "curated", "quarantine", "features", "training", "mlflow")
+ZONES = ("raw", "curated", "quarantine", "features", "training", "mlflow", "answers", "events")
+SKIPPED = {"events": ("broker",)}  # a zone's folders that are not Aisle's tables (NATS' store)
 USER_KEY = "user_id"
 QUARANTINED = "raw"  # the quarantine keeps each rejected row as JSON in this column
 TABULAR = (".parquet", ".csv", ".json")  # .json: MLflow's logged tables ({"columns", "data"})
@@ -79,9 +88,12 @@ def user_files(settings: Settings) -> list[Path]:
     found = []
     for zone in ZONES:
         root = settings.data_dir / zone
-        if not root.exists():
+        if not root.is_dir():
             continue
+        skipped = [root / name for name in SKIPPED.get(zone, ())]
         for path in sorted(root.rglob("*")):
+            if any(path.is_relative_to(s) for s in skipped):
+                continue
             if path.suffix in TABULAR and path.is_file() and _has_user(path):
                 found.append(path)
     return found
@@ -111,46 +123,115 @@ def read_user_table(path: Path) -> pd.DataFrame:
 
 
 def user_ids(frame: pd.DataFrame) -> pd.Series:
-    """Each row's user id: its user_id column, or the one inside a quarantined row's raw JSON."""
+    """Each row's user id: its user_id column, or the one inside a quarantined row's raw JSON (a
+    dead-lettered array of events: its first event's). `holds_user` answers for one user."""
     if USER_KEY in frame.columns:
         return frame[USER_KEY].astype("string")
     return frame[QUARANTINED].map(_raw_user).astype("string")
 
 
+def holds_user(frame: pd.DataFrame, user_id: str) -> pd.Series:
+    """Whether each row holds the user: by its user_id column, or anywhere in its raw message."""
+    keep, rewrites = _erasure(frame, user_id)
+    holds = ~keep
+    holds[list(rewrites)] = True
+    return pd.Series(holds, index=frame.index)
+
+
 def _raw_user(raw) -> str | None:
     try:
-        value = json.loads(raw).get(USER_KEY)
-    except (TypeError, ValueError, AttributeError):
+        message = json.loads(raw)
+    except (TypeError, ValueError):
         return None
+    if isinstance(message, list):
+        message = next((e for e in message if isinstance(e, dict)), {})
+    value = message.get(USER_KEY) if isinstance(message, dict) else None
     return None if value is None else str(value)
+
+
+_DROP = object()  # _erase_raw's verdict: the whole row goes
+
+
+def _erasure(frame: pd.DataFrame, user_id: str) -> tuple[np.ndarray, dict[int, str]]:
+    """The rows to keep, and the new raw text of kept rows whose message held the user among
+    other users' events (by position)."""
+    if USER_KEY in frame.columns:
+        holds = frame[USER_KEY].astype("string") == user_id
+        return ~holds.fillna(False).to_numpy(dtype=bool), {}
+    keep = np.ones(len(frame), dtype=bool)
+    rewrites: dict[int, str] = {}
+    raw = frame[QUARANTINED].astype("string")
+    candidates = raw.str.contains(user_id, regex=False).fillna(False).to_numpy(dtype=bool)
+    for i in np.flatnonzero(candidates):  # only rows whose text holds the id at all
+        verdict = _erase_raw(raw.iloc[i], user_id)
+        if verdict is _DROP:
+            keep[i] = False
+        elif verdict is not None:
+            rewrites[int(i)] = verdict
+    return keep, rewrites
+
+
+def _erase_raw(raw: str, user_id: str) -> object:
+    """None: not the user's; _DROP: the row goes; a string: the message without the user's
+    events (an array of events from several users)."""
+    try:
+        message = json.loads(raw)
+    except ValueError:
+        message = None
+    if isinstance(message, dict) and USER_KEY in message:
+        return _DROP if _is(message[USER_KEY], user_id) else None
+    if isinstance(message, list) and message and all(isinstance(e, dict) for e in message):
+        others = [e for e in message if not _is(e.get(USER_KEY), user_id)]
+        if len(others) == len(message):
+            return None
+        return json.dumps(others, ensure_ascii=False) if others else _DROP
+    # Not JSON (a dead letter may be any bytes), or JSON of another shape: the id in quotes.
+    return _DROP if json.dumps(user_id) in raw or f'"{user_id}"' in raw else None
+
+
+def _is(value: object, user_id: str) -> bool:
+    return value is not None and str(value) == user_id
 
 
 def _drop_rows(path: Path, user_id: str) -> int:
     from core.files import atomic_path
 
     if path.suffix == ".parquet":
-        table = pq.read_table(path)
-        frame = table.to_pandas()
-        keep = user_ids(frame) != user_id
-        removed = int((~keep).sum())
+        names = pq.read_schema(path).names
+        column = USER_KEY if USER_KEY in names else QUARANTINED
+        keep, rewrites = _erasure(pq.read_table(path, columns=[column]).to_pandas(), user_id)
+        removed = int((~keep).sum()) + len(rewrites)
         if removed:
-            kept = table.filter(pd.array(keep.fillna(True), dtype=bool).to_numpy())
+            table = pq.read_table(path)
+            if rewrites:
+                index = table.schema.get_field_index(QUARANTINED)
+                values = table.column(index).to_pylist()
+                for i, text in rewrites.items():
+                    values[i] = text
+                field = table.schema.field(index)
+                table = table.set_column(index, field, pa.array(values, type=field.type))
             with atomic_path(path) as tmp:
-                pq.write_table(kept, tmp)
+                pq.write_table(table.filter(keep), tmp)
         return removed
     if path.suffix == ".json":
         table = _json_table(path)
-        keep = user_ids(read_user_table(path)) != user_id
-        removed = int((~keep).sum())
+        keep, rewrites = _erasure(read_user_table(path), user_id)
+        removed = int((~keep).sum()) + len(rewrites)
         if removed:
-            kept = {**table, "data": [row for row, k in zip(table["data"], keep, strict=True) if k]}
+            data = [list(row) for row in table["data"]]
+            at = list(table["columns"]).index(QUARANTINED) if rewrites else -1
+            for i, text in rewrites.items():
+                data[i][at] = text
+            kept = {**table, "data": [row for row, k in zip(data, keep, strict=True) if k]}
             with atomic_path(path) as tmp:
                 Path(tmp).write_text(json.dumps(kept))
         return removed
     frame = read_user_table(path)
-    keep = user_ids(frame) != user_id
-    removed = int((~keep).sum())
+    keep, rewrites = _erasure(frame, user_id)
+    removed = int((~keep).sum()) + len(rewrites)
     if removed:
+        for i, text in rewrites.items():
+            frame.iloc[i, frame.columns.get_loc(QUARANTINED)] = text
         with atomic_path(path) as tmp:
             frame[keep].to_csv(tmp, index=False)
     return removed

@@ -14,6 +14,8 @@ This module puts the aiohttp application together; the parts are
     serving.slot_health      each slot probed every second
     serving.gateway_metrics  the Prometheus metrics (/metrics)
     serving.admin_routes     /admin/..., behind the bearer token AISLE_ADMIN_TOKEN
+    serving.events           POST /events: the shop's events onto the event stream
+    serving.answer_log       a record of every answer, published on the event stream
 
 An aiohttp server and client (keep-alive connection pools to every slot). /healthz and /metrics
 are open.
@@ -29,6 +31,7 @@ from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
 from core.settings import Settings, get_settings
 
 from .admin_routes import admin_guard, admin_routes
+from .events import events_handler
 from .proxy import Gateway
 from .routing import SCORING_PATHS
 
@@ -47,9 +50,13 @@ def create_app(settings: Settings | None = None) -> web.Application:
             timeout=ClientTimeout(total=30, connect=2),
         )
         app["health"] = asyncio.create_task(gateway.health.watch(gateway.session, gateway.routes))
+        app["stream"] = asyncio.create_task(gateway.stream.keep_connected())
+        app["answers"] = asyncio.create_task(gateway.answers.drain(gateway.stream.ready))
 
     async def stop(app: web.Application) -> None:
-        app["health"].cancel()
+        for task in ("health", "stream", "answers"):
+            app[task].cancel()
+        await gateway.stream.close()
         if gateway.session:
             await gateway.session.close()
 
@@ -57,6 +64,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.on_cleanup.append(stop)
     for path in SCORING_PATHS:
         app.router.add_post(path, gateway.score)
+    app.router.add_post("/events", events_handler(settings, gateway.stream, gateway.metrics))
     app.router.add_get("/healthz", lambda r: web.json_response({"ok": True}))
     app.router.add_get("/metrics", lambda r: web.Response(
         body=gateway.metrics.exposition(), content_type="text/plain"))  # fmt: skip

@@ -1,5 +1,5 @@
 """The gateway's Prometheus metrics (GET /metrics): answers and their latency per model and
-colour, failovers, and which colour is live."""
+colour, failovers, which colour is live, events posted, answer-log records dropped."""
 
 from __future__ import annotations
 
@@ -25,6 +25,14 @@ class GatewayMetrics:
             "aisle_gateway_failovers", "Requests answered by the other colour.", ["model"],
             registry=self.registry,
         )  # fmt: skip
+        self.events_posted = Counter(
+            "aisle_gateway_events", "Events posted to /events, accepted or rejected.",
+            ["outcome"], registry=self.registry,
+        )  # fmt: skip
+        self.answers_dropped = Counter(
+            "aisle_answer_log_dropped", "Answer-log records dropped: the queue was full while "
+            "the broker was down.", registry=self.registry,
+        )  # fmt: skip
         self.live = Gauge(
             "aisle_gateway_live", "1 for the colour that takes a model's traffic.",
             ["model", "colour"], registry=self.registry,
@@ -33,6 +41,10 @@ class GatewayMetrics:
     def answered(self, model: str, colour: str, status: int, ms: float) -> None:
         self.requests.labels(model, colour, str(status)).inc()
         self.latency.labels(model, colour).observe(ms / 1000)
+
+    def events(self, outcome: str, n: int) -> None:
+        if n:
+            self.events_posted.labels(outcome).inc(n)
 
     def failed_over(self, model: str) -> None:
         self.failovers.labels(model).inc()

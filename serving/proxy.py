@@ -17,6 +17,8 @@ from aiohttp import ClientSession, web
 
 from core.settings import Settings
 
+from .answer_log import AnswerLog, new_request_id
+from .events import StreamLink
 from .forwarding import forward, forwarded_headers
 from .gateway_metrics import GatewayMetrics
 from .mirroring import Mirroring
@@ -29,6 +31,21 @@ KEEP_RECENT = 2_000  # recent answered requests per model: the promotion's smoke
 
 def error_response(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
+
+
+REQUEST_ID = "X-Request-Id"
+
+
+def _request_id(headers: dict[str, str]) -> str:
+    """The caller's X-Request-Id when it is a usable id, else a new one; set on `headers` so the
+    slot sees it too. It names the answer in the answer log (serving.answer_log)."""
+    given = next((v for k, v in headers.items() if k.lower() == "x-request-id"), "")
+    request_id = given if 0 < len(given) <= 128 and given.isprintable() and " " not in given else ""
+    request_id = request_id or new_request_id()
+    for key in [k for k in headers if k.lower() == "x-request-id"]:
+        del headers[key]
+    headers[REQUEST_ID] = request_id
+    return request_id
 
 
 def probe_headers(settings: Settings) -> dict[str, str]:
@@ -49,6 +66,8 @@ class Gateway:
         self.session: ClientSession | None = None  # opened with the application
         self.metrics = GatewayMetrics()
         self.metrics.show_live(self.routes)
+        self.stream = StreamLink(settings)
+        self.answers = AnswerLog(settings, self.metrics.answers_dropped)
 
     def set_route(self, model: str, **changes: Any) -> Route:
         self.routes[model] = replace(self.routes[model], **changes)
@@ -62,16 +81,23 @@ class Gateway:
         route = self.routes[model]  # read once: a switch mid-request does not move it
         body = await request.read()
         headers = forwarded_headers(request)
+        request_id = _request_id(headers)
         colour = self._choose(model, route)
         if colour is None:
             return error_response(503, f"no {model} slot is live; run `aisle serve up`")
-        status, payload = await self._answer(model, route, colour, path, body, headers)
+        status, payload, colour = await self._answer(model, route, colour, path, body, headers)
         if status and status < 400:
             self.recent[model].append((path, body))
+            self.answers.log(path, model, colour, request_id, body, payload, status)
         self.mirroring.maybe_mirror(model, route, path, body, headers, status, payload)
         if status == 0:
             return error_response(503, f"no {model} slot answered; retry shortly")
-        return web.Response(body=payload, status=status, content_type="application/json")
+        return web.Response(
+            body=payload,
+            status=status,
+            content_type="application/json",
+            headers={REQUEST_ID: request_id},
+        )
 
     def _choose(self, model: str, route: Route) -> str | None:
         """The live colour, or the other one while the live one is known to be down."""
@@ -86,9 +112,9 @@ class Gateway:
 
     async def _answer(
         self, model: str, route: Route, colour: str, path: str, body: bytes, headers: dict
-    ) -> tuple[int, bytes]:
+    ) -> tuple[int, bytes, str]:
         """Forward to `colour`; if it does not answer at all, once more to the other colour
-        (scoring is idempotent), when that one is up."""
+        (scoring is idempotent), when that one is up. Returns the colour that answered."""
         status, payload, ms = await self.forward(route.slots[colour], path, body, headers)
         self.record(model, colour, "live", status, ms)
         spare = other(colour)
@@ -97,7 +123,8 @@ class Gateway:
             self.metrics.failed_over(model)
             status, payload, ms = await self.forward(route.slots[spare], path, body, headers)
             self.record(model, spare, "live", status, ms)
-        return status, payload
+            colour = spare
+        return status, payload, colour
 
     async def forward(
         self, base: str, path: str, body: bytes, headers: dict[str, str]

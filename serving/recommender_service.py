@@ -5,7 +5,9 @@
 The model version (AISLE_SERVE_MODEL_URI, else `recommender@champion`) is loaded from the MLflow
 registry once, at start: the item autoencoder, or for a large catalogue its factor form, which
 searches a faiss IVF index (training/recommender/factors.py, AISLE_RECOMMENDER_SEARCH). A user's
-history comes from the online store (`user_history_fv`) per request. The answer is never an
+history comes from the online store per request: the live session the event stream pushes
+(`user_session_fv`: the items touched since, newest first) ahead of the history as of the last
+batch (`user_history_fv`), so a click shows in the next answer ("because you viewed X"). The answer is never an
 error for a well-formed request: an unknown user, or an online store that does not answer, gets
 the popularity list with `fallback: true` and the reason.
 Malformed requests (k out of 1..1000, empty or blank ids, wrong types, unknown fields) are 400s.
@@ -24,6 +26,7 @@ from .schemas import ModelInfo, RecommendedItem, RecommendRequest, RecommendResp
 
 log = logging.getLogger(__name__)
 HISTORY_VIEW = "user_history_fv"
+SESSION_VIEW = "user_session_fv"
 STORE_DOWN = "online store unavailable"
 
 
@@ -40,7 +43,8 @@ class RecommenderService:
         self.model = load_recommender(self.served.uri).to(device_name())
         if self.settings.recommender_search != "auto":
             self._use_search(self.settings.recommender_search)
-        self.history = self._history_lookup()
+        self.history = self._lookup(HISTORY_VIEW)
+        self.session = self._lookup(SESSION_VIEW)
         self.fallbacks = bentoml.metrics.Counter(
             name="aisle_recommender_fallback",
             documentation="Answers that were not personal, by reason.",
@@ -54,13 +58,13 @@ class RecommenderService:
             return
         self.model.use_search(mode)
 
-    def _history_lookup(self):
+    def _lookup(self, view: str):
         from features.online import OnlineLookup
 
         try:
-            return OnlineLookup(self.settings, HISTORY_VIEW)
+            return OnlineLookup(self.settings, view)
         except Exception as exc:  # no registry yet, or the store's config is unusable
-            log.warning("no online user histories (%s); every answer falls back", exc)
+            log.warning("no online %s (%s); answers go without it", view, exc)
             return None
 
     @bentoml.api(route="/recommend", input_spec=RecommendRequest)
@@ -131,11 +135,17 @@ class RecommenderService:
             return [None] * len(users), [STORE_DOWN] * len(users)
         try:
             found = self.history(users)
+            live = self.session(users) if self.session is not None else None
         except FeaturesUnavailable as exc:
             log.warning("%s", exc)
             return [None] * len(users), [STORE_DOWN] * len(users)
-        histories = [list(h) if h else None for h in found.features["history_item_ids"]]
-        reasons = [None if known else "unknown user: no history yet" for known in found.known]
+        histories, reasons = [], []
+        for i, stored in enumerate(found.features["history_item_ids"]):
+            recent = live.features["recent_item_ids"][i] if live is not None else None
+            # the session's items first (newest first), then the batch history's others
+            items = list(dict.fromkeys([*(recent or []), *(stored or [])]))
+            histories.append(items or None)
+            reasons.append(None if items else "unknown user: no history yet")
         return histories, reasons
 
 

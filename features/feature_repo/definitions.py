@@ -6,7 +6,9 @@ partition per day, `event_timestamp` = the end of that day) and `features.pricin
 schemas, so the definitions cannot drift from the data. The recommender's 30-day views have a TTL
 of one day: a row is a summary of the 30 days up to its timestamp, and a day without a row means
 no activity in that window, not "the last summary we had"; `user_history_fv` carries every user
-forward each day. The services: `recommender_v1` (a user and a candidate item),
+forward each day. `user_session_fv` is live: the event stream's consumer pushes it
+(features.stream.session) within a second of a shopper's click, and nothing materialises it. The
+services: `recommender_v1` (a user and a candidate item),
 `recommender_history_v1` (a user's history alone) and `pricing_v1`.
 
 `objects(settings)` builds them for one configuration (the data folder the sources read, the
@@ -19,7 +21,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pyarrow as pa
-from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
+from feast import Entity, FeatureService, FeatureView, Field, FileSource, PushSource, ValueType
 from feast.types import Array, Bool, FeastType, Float64, Int64, String, UnixTimestamp
 
 from core.settings import Settings
@@ -149,8 +151,45 @@ def recommender_objects(settings: Settings) -> list[FeatureView | FeatureService
         features=[user_history_fv],
         description="Every item a user touched before the moment asked about, most recent first.",
     )
-    views = [user_activity_fv, item_popularity_fv, user_history_fv]
+    views = [user_activity_fv, item_popularity_fv, user_history_fv, user_session_view(settings)]
     return [*views, recommender_v1, recommender_history_v1]
+
+
+SESSION_VIEW = "user_session_fv"
+SESSION_PUSH = "user_session_push"
+
+
+def user_session_view(settings: Settings) -> FeatureView:
+    """A shopper's live session, pushed by the event stream's consumer (features.stream.session
+    holds its fields' meaning). Its batch source is where an offline copy would go; nothing
+    writes it, and materialisation skips a view without files."""
+    push = PushSource(
+        name=SESSION_PUSH,
+        batch_source=FileSource(
+            name="user_session_source",
+            path=str(settings.events_dir.resolve() / "session" / "*.parquet"),
+            timestamp_field="event_timestamp",
+        ),
+    )
+    return FeatureView(
+        name=SESSION_VIEW,
+        entities=[user],
+        ttl=timedelta(days=30),
+        schema=[
+            Field(name="recent_item_ids", dtype=Array(String)),
+            Field(name="session_item_ids", dtype=Array(String)),
+            Field(name="session_started_at", dtype=UnixTimestamp),
+            Field(name="last_event_at", dtype=UnixTimestamp),
+            Field(name="session_events", dtype=Int64),
+            Field(name="events_30m", dtype=Int64),
+            Field(name="event_ids", dtype=Array(String)),
+            Field(name="event_item_ids", dtype=Array(String)),
+            Field(name="event_times_ms", dtype=Array(Int64)),
+        ],
+        source=push,
+        online=True,
+        tags={"flow": "stream", "window": "session"},
+    )
 
 
 # Pricing: weekly views keyed by item and store (DESIGN: item_price_fv). Shelf prices are posted

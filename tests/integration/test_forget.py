@@ -162,3 +162,64 @@ def test_forgetting_again_removes_nothing_and_says_so(shop):
     assert done.files == {} and set(done.online.values()) <= {0}
     with pytest.raises(ValueError, match="non-empty string"):
         forget_user("  ", shop)
+
+
+def test_the_stream_s_stores_forget_the_user_too(tmp_path):
+    """The answer log, the stream's backlog and its dead letters (one message may hold several
+    shoppers' events, or not be JSON at all) lose the user's rows and keep everyone else's; the
+    broker's own store is not Aisle's table to read."""
+    from features.forget import forget_user, holds_user
+
+    settings = get_settings(data_dir=tmp_path / "data")
+    data = settings.data_dir
+
+    def put(path, frame: pd.DataFrame):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_parquet(path)
+        return path
+
+    answers = put(
+        settings.answers_dir / "date=2024-03-01" / "0001.parquet",
+        pd.DataFrame(
+            {"request_id": ["r1", "r2", "r3"], "user_id": [GONE, None, "u2"], "model": "x"}
+        ),
+    )
+    backlog = put(
+        settings.events_dir / "backlog" / "0001.parquet",
+        pd.DataFrame({"user_id": [GONE, "u2"], "item_id": ["i1", "i2"]}),
+    )
+    broker_store = settings.events_dir / "broker" / "jetstream" / "x.parquet"
+    broker = put(broker_store, pd.DataFrame({"user_id": [GONE]}))
+    mixed = [{"event_id": "e1", "user_id": GONE}, {"event_id": "e2", "user_id": "u2"}]
+    letters = put(
+        data / "quarantine" / "stream" / "aisle.events" / "date=2024-03-01" / "0001.parquet",
+        pd.DataFrame(
+            {
+                "reason": "invalid_event",
+                "reasons": "invalid_event: ...",
+                "raw": [
+                    json.dumps(mixed),
+                    json.dumps([{"event_id": "e3", "user_id": GONE}]),
+                    json.dumps({"event_id": "e4", "user_id": GONE}),
+                    '{"event_id": "e5", "user_id": "' + GONE + '", "price": ',  # truncated
+                    json.dumps([{"event_id": "e6", "user_id": "u2"}]),
+                    "not json at all",
+                ],
+                "received_at": pd.Timestamp("2024-03-01T10:00:00Z"),
+            }
+        ),
+    )
+    assert holds_user(pd.read_parquet(letters), GONE).tolist() == [True] * 4 + [False] * 2
+
+    done = forget_user(GONE, settings, who="test")
+    assert done.by_zone(data) == {"answers": 1, "events": 1, "quarantine": 4}
+    assert pd.read_parquet(answers).request_id.tolist() == ["r2", "r3"]
+    assert pd.read_parquet(backlog).user_id.tolist() == ["u2"]
+    left = pd.read_parquet(letters)
+    others = [[mixed[1]], [{"event_id": "e6", "user_id": "u2"}]]
+    assert [json.loads(r) for r in left.raw[:2]] == others
+    assert left.raw[2] == "not json at all"
+    assert list(left.columns) == ["reason", "reasons", "raw", "received_at"]
+    assert pd.read_parquet(broker).user_id.tolist() == [GONE]  # not ours: it ages out
+    assert GONE.encode() not in answers.read_bytes() + backlog.read_bytes() + letters.read_bytes()
+    assert forget_user(GONE, settings).files == {}
