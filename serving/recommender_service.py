@@ -7,9 +7,9 @@ registry once, at start: the item autoencoder, or for a large catalogue its fact
 searches a faiss IVF index (training/recommender/factors.py, AISLE_RECOMMENDER_SEARCH). A user's
 history comes from the online store per request: the live session the event stream pushes
 (`user_session_fv`: the items touched since, newest first) ahead of the history as of the last
-batch (`user_history_fv`), so a click shows in the next answer ("because you viewed X"). The answer is never an
-error for a well-formed request: an unknown user, or an online store that does not answer, gets
-the popularity list with `fallback: true` and the reason.
+batch (`user_history_fv`), so a click shows in the next answer ("because you viewed X"). The
+answer is never an error for a well-formed request: an unknown user, or an online store that does
+not answer, gets the popularity list with `fallback: true` and the reason.
 Malformed requests (k out of 1..1000, empty or blank ids, wrong types, unknown fields) are 400s.
 """
 
