@@ -140,7 +140,9 @@ async def consume(spec: dict[str, Any]) -> dict[str, Any]:
         now = time.time()
         batches += 1
         for body in bodies:
-            message = json.loads(body)
+            # FastStream content-sniffs: raw JSON bytes published without a content type arrive
+            # already decoded (a dict), so accept both
+            message = body if isinstance(body, dict) else json.loads(body)
             if message["seq"] not in seen:
                 seen.add(message["seq"])
                 latencies.append((now - message["sent"]) * 1000)
@@ -310,6 +312,7 @@ class NatsServer:
 
     def start(self) -> float:
         started = time.perf_counter()
+        offset = self.log.stat().st_size if self.log.exists() else 0
         self.proc = subprocess.Popen(
             [str(NATS_SERVER), "-a", "127.0.0.1", "-p", str(self.port), "-js",
              "-sd", str(self.store)],
@@ -318,8 +321,10 @@ class NatsServer:
         while time.perf_counter() - started < 20:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"nats-server exited: {self.log.read_text()[-500:]}")
-            if "Server is ready" in self.log.read_text(errors="replace").split("Starting")[-1]:
-                return time.perf_counter() - started
+            with self.log.open("rb") as f:
+                f.seek(offset)
+                if b"Server is ready" in f.read():
+                    return time.perf_counter() - started
             time.sleep(0.02)
         raise RuntimeError("nats-server did not become ready in 20 s")
 

@@ -120,10 +120,12 @@ def run_etl(settings: Settings, dataset: str, table: str, interval: Interval) ->
     )
     paths += _stream_files(settings, dataset, table, interval)
     if not paths:
+        stream = ""
+        if table == "interactions":
+            stream = ", and the event stream delivered nothing for its days"
         raise NothingLandedError(
-            f"nothing landed in {raw_dir} for {dataset}/{table} {interval}, and the event "
-            f"stream delivered nothing for its days; land it first (`aisle etl` lands and "
-            f"validates; the ingest DAG's land task lands)"
+            f"nothing landed in {raw_dir} for {dataset}/{table} {interval}{stream}; land it "
+            f"first (`aisle etl` lands and validates; the ingest DAG's land task lands)"
         )
     # Every header is checked before anything is written: a bad file fails the run cleanly.
     raw_files = [open_raw_file(p, spec, settings.allow_extra_columns) for p in paths]

@@ -7,6 +7,10 @@ under `data/stack/`:
     airflow-celery-worker-1..N        production only (CeleryExecutor, Redis as broker)
     mlflow                            the tracking server and UI (on PostgreSQL in production;
                                       on the local SQLite store otherwise, for its UI)
+    events-broker                     the event stream's NATS server (JetStream), unless
+                                      AISLE_EVENTS__URL names a broker elsewhere
+    events-consumer                   the stream into the raw zone, the online store and the
+                                      answer log (features.stream)
     supervisor                        restarts any of the above that dies
     gateway, slots                    the serving cluster: each model's champion live
 
@@ -32,7 +36,7 @@ The package's parts:
     health.py        waiting until the components are healthy; StackError
 """
 
-from .control import down, status, up
+from .control import down, status, up, up_event_stream
 from .credentials import ADMIN_TOKEN_FILE, admin_token, airflow_password_file
 from .databases import ensure_databases, reset_production_state
 from .environment import THREAD_VARIABLES, stack_env, thread_env
@@ -58,4 +62,5 @@ __all__ = [
     "stop",
     "thread_env",
     "up",
+    "up_event_stream",
 ]

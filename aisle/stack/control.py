@@ -15,7 +15,7 @@ from .databases import ensure_databases
 from .environment import stack_env
 from .health import wait_healthy, wait_scheduler
 from .processes import running, start, stop
-from .roster import SUPERVISOR, components
+from .roster import SUPERVISOR, Component, components, event_stream
 
 
 def up(
@@ -42,6 +42,24 @@ def up(
     wait_scheduler(settings, deadline)
     on_step(f"the serving cluster: gateway on {settings.gateway_url}, champions live")
     serving_up(settings, on_step=on_step)
+    return settings
+
+
+def up_event_stream(
+    settings: Settings, supervised: bool = True, timeout_s: float = 90.0
+) -> Settings:
+    """Only the event stream (its broker, unless one is configured, and the consumer), with the
+    supervisor that restarts them: what the gateway needs to take events, without Airflow or
+    MLflow (the serving tests, benchmarks/events.py). `down` stops them as part of the stack."""
+    settings, env = stack_env(settings)
+    (settings.stack_dir / "logs").mkdir(parents=True, exist_ok=True)
+    wanted: list[Component] = event_stream(settings)
+    if supervised:
+        wanted.append(next(c for c in components(settings) if c.name == SUPERVISOR))
+    started = [(c, start(settings, c, env)) for c in wanted if not running(settings, c.name)]
+    deadline = time.monotonic() + timeout_s
+    for component, process in started:
+        wait_healthy(settings, component, process, deadline)
     return settings
 
 

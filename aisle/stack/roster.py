@@ -65,6 +65,7 @@ def components(settings: Settings) -> list[Component]:
             f"{settings.mlflow_url}/health",
         )
     )
+    found += event_stream(settings)
     # last, so `down` stops it first: it restarts any other component that dies (supervisor.py)
     found.append(Component(SUPERVISOR, [sys.executable, "-m", "aisle.stack", "supervise"]))
     return found
@@ -81,3 +82,30 @@ def mlflow_backend_store(settings: Settings) -> str:
     if settings.profile == "production":
         return settings.postgres_database("aisle_mlflow", "psycopg")
     return f"sqlite:///{(settings.mlflow_dir / 'mlflow.db').resolve()}"
+
+
+def event_stream(settings: Settings) -> list[Component]:
+    """The event stream: its own NATS server (JetStream, stored under <data_dir>/events/broker)
+    unless AISLE_EVENTS__URL names a broker elsewhere, and the consumer (features.stream)."""
+    found = []
+    host = settings.serving_host
+    if settings.runs_own_broker:
+        port = settings.events.broker_port
+        store = (settings.events_dir / "broker").resolve()
+        nats = [str(Path(sys.executable).parent / "nats-server"), "-a", host, "-p", str(port)]
+        monitor = ["-m", str(port + 1)]  # its /healthz
+        found.append(
+            Component(
+                "events-broker",
+                [*nats, *monitor, "-js", "-sd", str(store)],
+                f"http://{host}:{port + 1}/healthz",
+            )
+        )
+    found.append(
+        Component(
+            "events-consumer",
+            [sys.executable, "-m", "features.stream"],
+            f"http://{host}:{settings.events.consumer_port}/healthz",
+        )
+    )
+    return found

@@ -26,7 +26,9 @@ class EventStream(BaseModel):
         "(`events-broker`, the nats-server wheel) on broker_port, storing under "
         "<data_dir>/events/broker.",
     )
-    broker_port: int = Field(8730, description="Port of the stack's own NATS server.")
+    broker_port: int = Field(
+        8730, description="Port of the stack's own NATS server (and the next one: its /healthz)."
+    )
     consumer_port: int = Field(
         8732, description="Port of the consumer's /healthz and /metrics (Prometheus)."
     )

@@ -83,7 +83,8 @@ def test_different_seed_gives_different_frames() -> None:
     ("table", "spec"), [("interactions", INTERACTIONS), ("sales", SALES)], ids=["inter", "sales"]
 )
 def test_event_tables_have_exactly_the_canonical_columns(table: str, spec) -> None:
-    expected = [c for c in spec.names if c != "rating"]  # no explicit ratings in a shop
+    # no explicit ratings in a shop; event and request ids come with streamed events only
+    expected = [c for c in spec.names if c not in ("rating", "event_id", "request_id")]
     assert list(getattr(shop(), table).columns) == expected
 
 
