@@ -103,7 +103,7 @@ def quiet_logger() -> logging.Logger:
 
 
 def make_broker(kind: str, url: str) -> Any:
-    common = {"logger": quiet_logger(), "log_level": logging.DEBUG}
+    common: dict[str, Any] = {"logger": quiet_logger(), "log_level": logging.DEBUG}
     if kind == "nats":
         from faststream.nats import NatsBroker
 
@@ -226,7 +226,7 @@ def patch_pull_timeout() -> None:
     by default). Catching the builtin class (a base of nats.errors.TimeoutError) fixes it."""
     from faststream.nats.subscriber.usecases import stream_pull_subscriber
 
-    stream_pull_subscriber.TimeoutError = TimeoutError  # type: ignore[attr-defined,misc]
+    stream_pull_subscriber.TimeoutError = TimeoutError  # type: ignore[assignment,misc]
 
 
 class Consumer:
@@ -536,7 +536,7 @@ async def rabbit_version() -> str | None:
         conn = await asyncio.wait_for(aio_pika.connect(RABBIT_URL), 10)
         try:
             props = conn.transport.connection.server_properties  # type: ignore[union-attr]
-            return props.get("version")
+            return str(props.get("version"))
         finally:
             await conn.close()
     return None
@@ -591,15 +591,15 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                         f"pull batch {BATCH}, collect timeout {NATS_BATCH_TIMEOUT * 1000:.0f} ms"
                     )
             elif kind == "rabbit":
-                version = await rabbit_version()
-                if version is None:
+                rabbit = await rabbit_version()
+                if rabbit is None:
                     raise ConnectionError(f"no RabbitMQ at {RABBIT_URL}")
                 found = await run_broker(kind, RABBIT_URL, run_id, args)
                 for row in found:
                     row["survives_restart"] = True
                     row["restart_evidence"] = "configuration"
                     row["notes"] = (
-                        f"RabbitMQ {version}; durable queue + persistent messages + publisher "
+                        f"RabbitMQ {rabbit}; durable queue + persistent messages + publisher "
                         "confirms: survives a restart by configuration, not restarted here "
                         f"(shared host service); consumed one message at a time, prefetch {BATCH}"
                     )
