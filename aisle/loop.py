@@ -66,6 +66,7 @@ class LoopResult:
     finished: float
     runs: list[dict[str, Any]] = field(default_factory=list)  # every DAG run of the loop
     traffic: dict[str, dict[str, int]] = field(default_factory=dict)  # path -> status -> count
+    answered: set[str] = field(default_factory=set)  # request ids the shop got answers for
 
 
 def plan(settings: Settings, live_intervals: int | dict[str, int] = 2) -> list[FlowPlan]:
@@ -133,6 +134,7 @@ def run_live(
     finally:
         traffic = shop.stop()
     result.traffic = traffic
+    result.answered = set(shop.answered)
     return result
 
 
@@ -236,6 +238,7 @@ def summary(settings: Settings, result: LoopResult) -> dict[str, Any]:
         "runs": {d: dict(c) for d, c in sorted(_states(result.runs).items(), key=_dag_rank)},
         "champions": {m: champion(settings, m) for m in MODELS},
         "traffic": result.traffic,
+        "answer_log": answer_log_coverage(settings, result.answered),
         "drift": drift_events(settings, result.plans),
         "promotions": [
             {k: e.get(k) for k in ("at", "model", "version", "previous_version", "step", "reason")}
@@ -249,6 +252,20 @@ def summary(settings: Settings, result: LoopResult) -> dict[str, Any]:
             "price": f"{settings.gateway_url}/price",
         },
     }
+
+
+def answer_log_coverage(
+    settings: Settings, answered: set[str], wait_s: float = 20.0
+) -> dict[str, int]:
+    """How many of the shop's answers the answer log holds (waiting for the stream to flush)."""
+    from features.stream.zones import read_answers
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        logged = answered & set(read_answers(settings).column("request_id").to_pylist())
+        if len(logged) == len(answered) or time.monotonic() > deadline:
+            return {"answered": len(answered), "logged": len(logged)}
+        time.sleep(1)
 
 
 def _dag_rank(item: tuple[str, Any]) -> int:

@@ -7,6 +7,11 @@ in a background thread: shoppers of the interactions timeline asking for recomme
 and store pairs of the sales timeline asking for prices, paced (default 4 a second) so it does
 not compete with training on two cores. Every answer's status is counted: the summary reports
 what the shop saw while models were trained and promoted under it.
+
+Its shoppers also act on what they are shown: after a recommendation, one in two views the first
+item, posted to the gateway's POST /events with the answer's request id (X-Request-Id), as a
+shop's front end would. The request ids of every answer are kept, so the loop can check that the
+answer log holds each one.
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ from __future__ import annotations
 import random
 import threading
 import time
+import uuid
 from collections import Counter
+from datetime import UTC, datetime
 
 import httpx
 import pandas as pd
@@ -63,6 +70,9 @@ class ShopTraffic:
         self.requests = requests
         self.pause = 1.0 / per_second
         self.statuses: Counter[tuple[str, int]] = Counter()  # (path, status): 0 = no answer
+        self.answered: set[str] = set()  # request ids of the answers (200)
+        self.view_share = 0.5
+        self._rng = random.Random(11)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="shop-traffic", daemon=True)
 
@@ -88,8 +98,31 @@ class ShopTraffic:
                 path, body = self.requests[n % len(self.requests)]
                 n += 1
                 try:
-                    status = client.post(path, json=body).status_code
+                    answer = client.post(path, json=body)
                 except httpx.HTTPError:
-                    status = 0
-                self.statuses[(path, status)] += 1
+                    answer = None
+                self.statuses[(path, answer.status_code if answer else 0)] += 1
+                if answer is not None and answer.status_code == 200:
+                    request_id = answer.headers.get("X-Request-Id", "")
+                    self.answered.add(request_id)
+                    if path == "/recommend" and self._rng.random() < self.view_share:
+                        self._view_first(client, body["user_id"], answer.json(), request_id)
                 time.sleep(self.pause)
+
+    def _view_first(self, client: httpx.Client, user: str, answer: dict, request_id: str) -> None:
+        """The shopper views the first item shown: an event on the stream, naming the answer."""
+        if not answer.get("items"):
+            return
+        event = {
+            "event_id": uuid.uuid4().hex,
+            "user_id": user,
+            "item_id": answer["items"][0]["item_id"],
+            "timestamp": datetime.now(UTC).isoformat(),
+            "event_type": "view",
+            "request_id": request_id,
+        }
+        try:
+            status = client.post("/events", json=event).status_code
+        except httpx.HTTPError:
+            status = 0
+        self.statuses[("/events", status)] += 1

@@ -155,6 +155,11 @@ def print_summary(done: dict[str, Any]) -> None:
         traffic.add_row(path, ", ".join(f"{status}: {n}" for status, n in statuses.items()))
     console.print(traffic)
     console.print("(503 before a model's first version went live; 0 = no answer)")
+    log = done["answer_log"]
+    console.print(
+        f"Answer log: {log['logged']} of the shop's {log['answered']} answers recorded "
+        "(data/answers/date=<day>/)"
+    )
     for name, url in done["urls"].items():
         console.print(f"{name:<11} {url}")
     console.print("stop everything with `aisle stack down`")

@@ -43,6 +43,9 @@ def finished_loop(
             "mlflow_port": free_port(),
             "gateway_port": free_port(),
             "slot_port_base": free_port(span=5),
+            "events": prepared_settings.events.model_copy(
+                update={"broker_port": free_port(span=2), "consumer_port": free_port()}
+            ),
             "promotion": prepared_settings.promotion.model_copy(
                 update={"shadow_seconds": 3.0, "analysis_seconds": 5.0}
             ),
@@ -88,7 +91,10 @@ def test_the_scheduler_runs_the_loop_to_both_models_live(finished_loop):
     assert recommender[0]["previous_version"] is None
     assert all(p["previous_version"] for p in recommender[1:])
     statuses = {int(s) for by_status in done["traffic"].values() for s in by_status}
-    assert 200 in statuses and statuses <= {200, 503}, done["traffic"]  # 503: not live yet
+    assert 200 in statuses and statuses <= {200, 202, 503}, done["traffic"]  # 503: not live yet
+    # its shoppers' views went onto the event stream, and every answer is in the answer log
+    assert done["traffic"]["/events"].get("202", 0) > 0, done["traffic"]
+    assert done["answer_log"]["logged"] == done["answer_log"]["answered"] > 0, done["answer_log"]
 
     # and the shop scores through the gateway with the champions
     gateway = settings.gateway_url

@@ -74,6 +74,9 @@ def production(
             "mlflow_port": free_port(),
             "gateway_port": free_port(),
             "slot_port_base": free_port(span=5),
+            "events": prepared_settings.events.model_copy(
+                update={"broker_port": free_port(span=2), "consumer_port": free_port()}
+            ),
             "feast_registry_url": None,
             "feast_redis": None,
             "mlflow_tracking_uri": None,
