@@ -6,6 +6,7 @@ FROM apache/airflow:3.3.2-python3.11
 USER airflow
 WORKDIR /opt/aisle
 COPY --chown=airflow:root pyproject.toml requirements.lock README.md ./
+COPY --chown=airflow:root core ./core
 COPY --chown=airflow:root aisle ./aisle
 COPY --chown=airflow:root features ./features
 COPY --chown=airflow:root training ./training

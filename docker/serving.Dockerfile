@@ -26,6 +26,7 @@ RUN python3.11 -m venv .venv \
     && .venv/bin/uv pip install --python .venv/bin/python --no-cache -r /tmp/requirements.txt \
     && .venv/bin/uv pip install --python .venv/bin/python --no-cache \
        --index-url https://download.pytorch.org/whl/cu128 "torch==2.13.0"
+COPY core ./core
 COPY aisle ./aisle
 COPY features ./features
 COPY training ./training

@@ -33,7 +33,7 @@ from core.events import ANSWERS_SUBJECT
 from core.settings import Settings
 
 log = logging.getLogger("aisle.gateway")
-MAX_QUEUED = 200_000
+MAX_QUEUED = 20_000  # ~20 s of a busy shop's answers while the broker is away
 PUBLISH_EVERY_S = 0.1
 PER_MESSAGE = 500
 REQUEST_KEYS = {"user_id", "item_id", "store_id"}

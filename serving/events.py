@@ -45,6 +45,10 @@ class StreamLink:
         return self.bus
 
     async def keep_connected(self) -> None:
+        """Connect, retrying every second at first and every 30 s after a minute (a gateway
+        without a stack, `aisle serve up` alone, has no broker: /events answers 503 meanwhile).
+        Once connected, the broker's client reconnects by itself."""
+        attempts = 0
         while self.bus is None:
             bus = EventBus(self.settings)
             try:
@@ -52,8 +56,10 @@ class StreamLink:
                 self.bus = bus
                 log.info("event stream: %s broker at %s", bus.kind, bus.url)
             except BrokerUnavailable as exc:
-                log.warning("event stream unavailable (%s); retrying", exc)
-                await asyncio.sleep(1)
+                if attempts in (0, 60) or attempts % 120 == 0:
+                    log.warning("event stream unavailable (%s); retrying", exc)
+                attempts += 1
+                await asyncio.sleep(1 if attempts < 60 else 30)
 
     async def close(self) -> None:
         if self.bus is not None:

@@ -9,6 +9,7 @@ promotion's checks, and a share of requests is mirrored to a shadow colour (serv
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from dataclasses import replace
 from typing import Any
@@ -88,7 +89,10 @@ class Gateway:
         status, payload, colour = await self._answer(model, route, colour, path, body, headers)
         if status and status < 400:
             self.recent[model].append((path, body))
-            self.answers.log(path, model, colour, request_id, body, payload, status)
+            # after the answer has gone: the log's parsing never delays the shop
+            asyncio.get_running_loop().call_soon(
+                self.answers.log, path, model, colour, request_id, body, payload, status
+            )
         self.mirroring.maybe_mirror(model, route, path, body, headers, status, payload)
         if status == 0:
             return error_response(503, f"no {model} slot answered; retry shortly")

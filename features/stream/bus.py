@@ -16,7 +16,8 @@ must be idempotent. What each broker keeps:
     rabbit  a durable queue per subject, persistent messages, publisher confirms; one message
             per call (RabbitMQ has no batch delivery)
     redis   a stream per subject with a consumer group; durable only where Redis persists
-    kafka   a topic per subject (acks from the leader), a consumer group, manual commits
+    kafka   a topic per subject (acks from all in-sync replicas, idempotent producer), a consumer
+            group, manual commits
 """
 
 from __future__ import annotations
@@ -102,7 +103,8 @@ class EventBus:
             if isinstance(raw, dict):  # redis: a batch of stream entries, each in its envelope
                 datas = [_redis_entry(entry) for entry in raw["data"]]
             else:
-                datas = [_data(m) for m in raw] if isinstance(raw, list) else [_data(raw)]
+                many = isinstance(raw, list | tuple)  # Kafka hands a batch over as a tuple
+                datas = [_data(m) for m in raw] if many else [_data(raw)]
             try:
                 await handle(datas)
             except Exception:

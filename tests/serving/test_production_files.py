@@ -15,7 +15,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from core.settings import Settings
+from core.settings import EventStream, Settings, get_settings
 from serving.kubernetes import KubernetesSlots
 from serving.slots import SERVICES
 
@@ -58,8 +58,14 @@ def test_the_stack_has_every_part_and_gpu_slots():
         "recommender-green",
         "pricing-blue",
         "pricing-green",
+        "nats",
+        "events-consumer",
+        "kafka",
     }
     assert expected <= set(services)
+    # Kafka starts only when asked (--profile kafka); everything else starts by default
+    assert services["kafka"]["profiles"] == ["kafka"]
+    assert [n for n, s in services.items() if "profiles" in s] == ["kafka"]
     for name in ("recommender-blue", "recommender-green", "pricing-blue", "pricing-green"):
         (device,) = services[name]["deploy"]["resources"]["reservations"]["devices"]
         assert device["capabilities"] == ["gpu"]
@@ -130,8 +136,125 @@ def test_slots_ask_for_a_gpu_and_are_probed_and_named_as_the_backend_patches_the
 def test_the_pods_settings_are_aisle_settings():
     config = next(d for d in manifests() if d["kind"] == "ConfigMap")
     fields = {f"AISLE_{name.upper()}" for name in Settings.model_fields}
-    assert set(config["data"]) <= fields
+    nested = {f"AISLE_EVENTS__{name.upper()}" for name in EventStream.model_fields}
+    assert set(config["data"]) <= fields | nested
     assert config["data"]["AISLE_SERVING_BACKEND"] == "kubernetes"
+    events = {
+        key.removeprefix("AISLE_EVENTS__").lower(): value
+        for key, value in config["data"].items()
+        if key.startswith("AISLE_EVENTS__")
+    }
+    assert EventStream(**events).broker == "nats"  # valid values, not only known names
+
+
+def resolved(value: str) -> str:
+    """A compose value with its ${NAME:-default} interpolations replaced by their defaults."""
+    return re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", value)
+
+
+def test_the_event_stream_runs_in_compose_as_the_stack_runs_it():
+    services = compose()["services"]
+    nats, consumer, gateway = services["nats"], services["events-consumer"], services["gateway"]
+    assert nats["image"].startswith("nats:2.10")
+    assert nats["command"] == ["-js", "-sd", "/data", "-m", "8222"]
+    assert any(v.endswith(":/data") and not v.startswith(".") for v in nats["volumes"])
+    assert "http://localhost:8222/healthz" in nats["healthcheck"]["test"]
+
+    assert consumer["command"] == ["python", "-m", "features.stream"]
+    assert consumer["restart"] == "unless-stopped"
+    assert consumer["depends_on"]["nats"] == {"condition": "service_healthy"}
+    # a service whose profile is not started is a dependency only when not required
+    for name, condition in {**consumer["depends_on"], **gateway["depends_on"]}.items():
+        if "profiles" in services[name]:
+            assert condition == {"condition": "service_healthy", "required": False}, name
+    assert consumer["depends_on"]["kafka"]["required"] is False
+    env = consumer["environment"]
+    port = int(env.get("AISLE_EVENTS__CONSUMER_PORT", EventStream().consumer_port))
+    assert f"http://localhost:{port}/healthz" in consumer["healthcheck"]["test"]
+    assert env["AISLE_SERVING_HOST"] == "0.0.0.0"  # reachable beyond its own container
+    # it writes the data folder and the Feast stores the Airflow workers write
+    worker = services["airflow-worker"]
+    assert "data:/data" in consumer["volumes"] and "data:/data" in worker["volumes"]
+    shared = ("AISLE_PROFILE", "AISLE_DATA_DIR", "AISLE_FEAST_REGISTRY_URL", "AISLE_FEAST_REDIS")
+    for name in shared:
+        assert env[name] == worker["environment"][name], name
+    assert consumer["image"] == gateway["image"]  # the image with Aisle and its brokers' clients
+
+    # the gateway publishes where the consumer reads
+    for name in ("AISLE_EVENTS__BROKER", "AISLE_EVENTS__URL"):
+        assert gateway["environment"][name] == env[name], name
+    assert gateway["depends_on"]["nats"] == {"condition": "service_healthy"}
+    settings = get_settings(
+        events={
+            "broker": resolved(env["AISLE_EVENTS__BROKER"]),
+            "url": resolved(env["AISLE_EVENTS__URL"]),
+        }
+    )
+    assert settings.events.broker == "nats" and not settings.runs_own_broker
+    assert settings.broker_url == "nats://nats:4222"  # the nats service's client port
+
+
+def test_the_kafka_switch_names_a_broker_the_kafka_profile_runs():
+    text = (DOCKER / "compose.yaml").read_text()
+    for line in ("AISLE_EVENTS__BROKER=kafka", "AISLE_EVENTS__URL=kafka:9092", "--profile kafka"):
+        assert line in text, line
+    env = compose()["services"]["events-consumer"]["environment"]
+    assert env["AISLE_EVENTS__BROKER"].startswith("${AISLE_EVENTS__BROKER:-")  # .env switches it
+    assert env["AISLE_EVENTS__URL"].startswith("${AISLE_EVENTS__URL:-")
+    kafka = compose()["services"]["kafka"]
+    assert kafka["image"].startswith("apache/kafka:")
+    config = kafka["environment"]
+    assert config["KAFKA_PROCESS_ROLES"] == "broker,controller"  # KRaft, no ZooKeeper
+    assert "PLAINTEXT://kafka:9092" in config["KAFKA_ADVERTISED_LISTENERS"].split(",")
+    assert config["KAFKA_CONTROLLER_QUORUM_VOTERS"] == f"{config['KAFKA_NODE_ID']}@kafka:9093"
+    settings = get_settings(events={"broker": "kafka", "url": "kafka:9092"})
+    assert settings.broker_url == "kafka:9092" and not settings.runs_own_broker
+
+
+def test_the_event_stream_in_kubernetes():
+    docs = manifests()
+    config = next(d for d in docs if d["kind"] == "ConfigMap")["data"]
+    deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
+    services = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Service"}
+    consumer_deployment = deployments["events-consumer"]
+    assert consumer_deployment["spec"]["replicas"] == 1  # it owns the session view's writes
+    assert consumer_deployment["spec"]["strategy"]["type"] == "Recreate"  # never two at once
+    pod = consumer_deployment["spec"]["template"]["spec"]
+    (consumer,) = pod["containers"]
+    assert consumer["command"] == ["python", "-m", "features.stream"]
+    env = {e["name"]: e["value"] for e in consumer["env"]}
+    port = int(env.get("AISLE_EVENTS__CONSUMER_PORT", EventStream().consumer_port))
+    named = {p["name"]: p["containerPort"] for p in consumer["ports"]}
+    for probe in ("readinessProbe", "livenessProbe"):
+        get = consumer[probe]["httpGet"]
+        assert get["path"] == "/healthz"
+        assert named.get(get["port"], get["port"]) == port, probe
+    assert env["AISLE_SERVING_HOST"] == "0.0.0.0"  # the kubelet probes the pod's address
+    assert {"cpu", "memory"} <= set(consumer["resources"]["requests"])
+    assert "memory" in consumer["resources"]["limits"]
+    mounts = {m["name"]: m["mountPath"] for m in consumer["volumeMounts"]}
+    (volume,) = [v for v in pod["volumes"] if mounts.get(v["name"]) == config["AISLE_DATA_DIR"]]
+    claims = {d["metadata"]["name"]: d for d in docs if d["kind"] == "PersistentVolumeClaim"}
+    assert (
+        "ReadWriteMany"
+        in claims[volume["persistentVolumeClaim"]["claimName"]]["spec"]["accessModes"]
+    )  # the Airflow workers read the raw zone it writes
+
+    # the gateway and the consumer read the broker from the same settings
+    gateway = deployments["aisle-gateway"]["spec"]["template"]["spec"]["containers"][0]
+    for container in (gateway, consumer):
+        assert {"configMapRef": {"name": "aisle-settings"}} in container["envFrom"]
+        assert not {e["name"] for e in container.get("env", [])} & {
+            "AISLE_EVENTS__BROKER",
+            "AISLE_EVENTS__URL",
+        }  # no override of one of them in one pod
+    url = config["AISLE_EVENTS__URL"]
+    host, service_port = re.fullmatch(r"nats://([^.]+)\.aisle\.svc:(\d+)", url).groups()
+    assert int(service_port) in [p["port"] for p in services[host]["spec"]["ports"]]
+    nats = next(d for d in docs if d["kind"] == "StatefulSet" and d["metadata"]["name"] == host)
+    assert services[host]["spec"]["selector"] == nats["spec"]["selector"]["matchLabels"]
+    (server,) = nats["spec"]["template"]["spec"]["containers"]
+    assert server["image"].startswith("nats:2.10") and "-js" in server["args"]
 
 
 def test_the_dashboard_plots_metrics_that_exist():
@@ -150,6 +273,10 @@ def test_the_images_start_what_exists():
     assert 'torch==2.13.0"' in serving and "download.pytorch.org/whl/cu" in serving
     airflow = (DOCKER / "airflow.Dockerfile").read_text()
     assert "FROM apache/airflow:3.3.2-python3.11" in airflow
+    packages = re.search(r"include = \[(.*?)\]", (DOCKER.parent / "pyproject.toml").read_text())
     for text in (serving, airflow):
-        for source in re.findall(r"^COPY (?:--\S+ )?(\S+)", text, flags=re.M):
+        copied = re.findall(r"^COPY (?:--\S+ )?(\S+)", text, flags=re.M)
+        for source in copied:
             assert (DOCKER.parent / source).exists(), source
+        for package in re.findall(r'"(\w+)\*"', packages.group(1)):
+            assert package in copied, f"the image installs {package} but does not copy it"

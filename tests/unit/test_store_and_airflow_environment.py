@@ -53,7 +53,10 @@ def test_the_feast_definitions_read_the_settings_feature_tables(relative):
     assert dict(os.environ) == before
     sources = [o.batch_source.path for o in objects if getattr(o, "batch_source", None)]
     tables = str(relative.data_dir.resolve() / "features")
-    assert sources and all(path.startswith(tables) for path in sources)
+    # the live session's push source keeps its (unwritten) offline copy with the stream's state
+    session = str(relative.data_dir.resolve() / "events" / "session")
+    assert sources and all(path.startswith((tables, session)) for path in sources)
+    assert sum(path.startswith(session) for path in sources) == 1
 
 
 def test_airflow_environment_is_computed_not_exported(settings, monkeypatch):

@@ -1,0 +1,886 @@
+"""The event stream end to end: POST /events -> broker -> consumer -> online store and raw zone.
+
+The real pieces as processes, on private loopback ports, in a temporary data folder: the
+gateway (`serving.cluster.start_gateway`, port 38700), the stack's own NATS JetStream server
+(`events-broker`, 38730) and the consumer (`events-consumer`, /metrics on 38732), under the stack's
+supervisor (`aisle.stack.up_event_stream`), as tests/integration/test_event_stream_faults.py
+starts them. Shoppers are 5,000 simulated users over a catalogue of 1,000 items (80 % views,
+15 % add-to-cart, 5 % purchases with a price); every POST carries 50 events. In one run:
+
+    sustained   1 client, then 8 concurrent clients (threads, one httpx.Client each), each posting
+                as fast as its 202s come back for `--seconds` (20). Accepted is not landed: the
+                figure is events / (the moment the last one was in BOTH the raw zone and the
+                online store - the first POST). "In the raw zone": the rows of the stream's
+                parquet files (their footers) reach the events accepted; "in the online store":
+                no batch waits in the consumer's backlog and each client's last batch is in its
+                users' `live_sessions(...)["event_ids"]` (the consumer writes raw, then online,
+                one batch after another). Afterwards every event of the phase is checked in its
+                user's session (untimed). Draining is capped at `--drain` (60 s) per phase.
+    latency     background load at half the best sustained rate (2 paced clients) and 4 probe
+                threads, each posting one event for a fresh probe user and waiting for it; one
+                poller thread reads `live_sessions` for every pending probe with one prebuilt
+                `OnlineLookup(settings, "user_session_fv")` every 10 ms, and lists the day's
+                stream partition for new files (reading their event ids). Click-to-feature =
+                POST sent -> the id in the session; raw landing lag = POST sent -> the file
+                holding the id seen by the poller (also from the file's mtime: the write before
+                its fsync and rename). At least `--probes` (200) probes, or `--latency-cap` s.
+    faults      4 paced clients at half the best sustained rate for `--fault-seconds` (40): the
+                consumer is killed with SIGKILL 5 s in, the broker (nats-server) 10 s after the
+                consumer is healthy again; the supervisor restarts both (it looks every 5 s).
+                Senders retry a 503 or a failed connection after its Retry-After (1 s) with the
+                same batch, the same event ids.
+    reconcile   the stack stopped, the ETL (`features.etl.run_etl`, as the fault test runs it)
+                over the run's days of the stream partition: by event_id, accepted vs curated +
+                quarantined over the whole run; lost = accepted and never curated, doubled =
+                curated more than once (target 0 and 0).
+    floor       in this process, in fresh data folders: the 1-client phase's very events written
+                straight into an online store with `SessionStore(settings).apply(...)` in batches
+                of 50 (the POST size) and in batches of the consumer's mean batch in the 8-client
+                phase, each for up to `--floor-seconds` (15); the raw-zone write
+                (`zones.write_raw_events`) of the same batches is timed beside it. The stream's
+                best rate is reported as a ratio of the faster floor.
+
+Targets: >= 2,000 events/s sustained, click-to-feature p99 <= 1 s, 0 lost, 0 doubled. Everything
+shares the 2 cores (clients, gateway, broker, consumer, poller): figures move between runs.
+Processes are stopped and the data folder removed at the end, on failure too.
+
+    .venv/bin/python benchmarks/events.py [--seconds 20] [--probes 200] [--keep-data]
+
+Results: benchmarks/results/events.{json,md}. About 5 minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import random
+import secrets
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+# The project root first, not benchmarks/: benchmarks/serving.py would shadow the serving package.
+sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from benchmarks.common import machine, percentile, write_results  # noqa: E402
+
+GATEWAY_PORT, SLOT_PORT_BASE, BROKER_PORT, CONSUMER_PORT = 38700, 38710, 38730, 38732
+KEY = "bench-events-" + secrets.token_hex(4)
+TARGETS = {"events_per_s": 2000.0, "p99_ms": 1000.0, "lost": 0, "doubled": 0}
+PROBE_THREADS = 4
+PROBE_TIMEOUT_S = 10.0
+POLL_S = 0.010
+
+
+# --------------------------------------------------------------------------- the shop's side
+
+
+def make_event(rng: random.Random, user: str, item: str) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "event_id": f"{rng.getrandbits(128):032x}",
+        "user_id": user,
+        "item_id": item,
+        "timestamp": datetime.now(UTC).isoformat(),
+        "event_type": "view",
+    }
+    draw = rng.random()
+    if draw > 0.95:
+        event.update(event_type="purchase", price=round(rng.uniform(1, 100), 2), quantity=1)
+    elif draw > 0.80:
+        event["event_type"] = "add_to_cart"
+    return event
+
+
+class Sender:
+    """One shop client: posts a batch to /events; on a 503 (or no answer) waits its Retry-After
+    and sends the same batch again (the same event ids)."""
+
+    def __init__(self, settings: Any, keep_events: bool = False) -> None:
+        self.client = httpx.Client(
+            base_url=settings.gateway_url, headers={"X-API-Key": KEY}, timeout=10
+        )
+        self.accepted: list[str] = []
+        self.pairs: list[tuple[str, str]] = []  # (user, event id) of each accepted event
+        self.events: list[dict[str, Any]] | None = [] if keep_events else None
+        self.post_ms: list[float] = []  # from the first try to the 202, retries included
+        self.unavailable = 0  # 503s
+        self.no_answer = 0  # connection refused / reset / timed out
+        self.rejected = 0
+        self.gave_up: list[str] = []  # ids of batches never accepted within retry_s
+
+    def send(self, batch: list[dict[str, Any]], retry_s: float = 120.0) -> bool:
+        started = time.perf_counter()
+        while True:
+            try:
+                answer = self.client.post("/events", json=batch)
+            except httpx.HTTPError:
+                answer = None
+                self.no_answer += 1
+            if answer is not None and answer.status_code == 202:
+                self.rejected += len(answer.json()["rejected"])
+                self.accepted += [e["event_id"] for e in batch]
+                self.pairs += [(e["user_id"], e["event_id"]) for e in batch]
+                if self.events is not None:
+                    self.events += batch
+                self.post_ms.append((time.perf_counter() - started) * 1000)
+                return True
+            wait = 0.2
+            if answer is not None and answer.status_code == 503:
+                self.unavailable += 1
+                wait = float(answer.headers.get("Retry-After", "1"))
+            elif answer is not None:
+                raise RuntimeError(f"/events answered {answer.status_code}: {answer.text[:300]}")
+            if time.perf_counter() - started > retry_s:
+                self.gave_up += [e["event_id"] for e in batch]
+                return False
+            time.sleep(wait)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def run_clients(
+    settings: Any,
+    clients: int,
+    seconds: float,
+    users: list[str],
+    items: list[str],
+    batch: int,
+    seed: int,
+    rate: float | None = None,
+    keep_events: bool = False,
+    end_at: list[float] | None = None,
+) -> tuple[list[Sender], list[list[dict]], list[threading.Thread], list[float]]:
+    """Start `clients` threads posting batches for `seconds` (closed loop, or paced to `rate`
+    events/s in all); `end_at[0]` may be moved later while they run."""
+    senders = [Sender(settings, keep_events) for _ in range(clients)]
+    last: list[list[dict]] = [[] for _ in range(clients)]
+    start = time.perf_counter()
+    end = end_at if end_at is not None else [0.0]
+    if not end[0]:
+        end[0] = start + seconds
+
+    def run(i: int) -> None:
+        rng = random.Random(seed * 1000 + i)
+        every = clients * batch / rate if rate else 0.0
+        due = start + i * every / clients
+        while time.perf_counter() < end[0]:
+            if every:
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+                due += every
+            events = [
+                make_event(rng, users[rng.randrange(len(users))], items[rng.randrange(len(items))])
+                for _ in range(batch)
+            ]
+            if senders[i].send(events):
+                last[i] = events
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(clients)]
+    for t in threads:
+        t.start()
+    return senders, last, threads, [start]
+
+
+# --------------------------------------------------------------------------- what landed
+
+
+class RawZone:
+    """The stream partition's files: rows (from footers) and ids, each file read once."""
+
+    def __init__(self, settings: Any) -> None:
+        self.root = settings.raw_dir
+        self.rows_of: dict[Path, int] = {}
+        self.ids_of: dict[Path, list[str]] = {}
+
+    def paths(self) -> list[Path]:
+        out = []
+        for day in self.root.glob("*/interactions/stream/date=*"):
+            with os.scandir(day) as entries:
+                out += [
+                    Path(e.path)
+                    for e in entries
+                    if e.name.endswith(".parquet") and not e.name.startswith(".")
+                ]
+        return out
+
+    def rows(self) -> int:
+        import pyarrow.parquet as pq
+
+        for path in self.paths():
+            if path not in self.rows_of:
+                self.rows_of[path] = pq.read_metadata(path).num_rows
+        return sum(self.rows_of.values())
+
+    def ids(self) -> Counter:
+
+        for path in self.paths():
+            if path not in self.ids_of:
+                self.ids_of[path] = event_ids(path)
+        return Counter(i for ids in self.ids_of.values() for i in ids)
+
+
+def event_ids(path: Path) -> list[str]:
+    import pyarrow.parquet as pq
+
+    return pq.read_table(path, columns=["event_id"])["event_id"].to_pylist()
+
+
+def consumer_metrics() -> dict[str, float]:
+    try:
+        text = httpx.get(f"http://127.0.0.1:{CONSUMER_PORT}/metrics", timeout=2).text
+    except httpx.HTTPError:
+        return {}
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            with contextlib.suppress(ValueError):
+                out[name] = float(value)
+    return out
+
+
+def metrics_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, Any]:
+    def d(name: str) -> float:
+        return after.get(name, 0.0) - before.get(name, 0.0)
+
+    batches = d("aisle_stream_batch_seconds_count")
+    events = d("aisle_stream_events_total")
+    busy = d("aisle_stream_batch_seconds_sum")
+    return {
+        "batches": int(batches),
+        "events": int(events),
+        "online_rows": int(d("aisle_stream_online_rows_total")),
+        "events_per_batch": events / batches if batches else None,
+        "batch_ms_mean": busy / batches * 1000 if batches else None,
+        "busy_s": busy,
+        "events_per_busy_s": events / busy if busy else None,
+    }
+
+
+def by_user(pairs: list[tuple[str, str]]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for user, event_id in pairs:
+        out.setdefault(user, set()).add(event_id)
+    return out
+
+
+def missing_online(lookup: Any, ids_by_user: dict[str, set[str]], chunk: int = 500) -> int:
+    """Events not (yet) in their user's live session."""
+    from features.stream.session import live_sessions
+
+    users = list(ids_by_user)
+    missing = 0
+    for n in range(0, len(users), chunk):
+        part = users[n : n + chunk]
+        for user, session in zip(part, live_sessions(lookup, part), strict=True):
+            have = set(session["event_ids"]) if session else set()
+            missing += len(ids_by_user[user] - have)
+    return missing
+
+
+def wait_for(check, timeout_s: float, every_s: float = 0.05) -> float | None:
+    """perf_counter() when `check()` first held, None after timeout_s."""
+    deadline = time.perf_counter() + timeout_s
+    while True:
+        if check():
+            return time.perf_counter()
+        if time.perf_counter() > deadline:
+            return None
+        time.sleep(every_s)
+
+
+# --------------------------------------------------------------------------- phases
+
+
+def sustained(ctx: Ctx, clients: int, keep_events: bool) -> dict[str, Any]:
+    from features.stream.zones import backlog_files
+
+    args = ctx.args
+    rows0, m0 = ctx.raw.rows(), consumer_metrics()
+    senders, last, threads, (start,) = run_clients(
+        ctx.settings, clients, args.seconds, ctx.users, ctx.items, args.batch, clients, None,
+        keep_events,
+    )  # fmt: skip
+    for t in threads:
+        t.join()
+    sent_end = time.perf_counter()
+    accepted = sum(len(s.accepted) for s in senders)
+    ctx.accepted += [i for s in senders for i in s.accepted]
+    final = by_user([(e["user_id"], e["event_id"]) for batch in last for e in batch])
+
+    raw_at: list[float] = []
+
+    def landed() -> bool:
+        if not raw_at:
+            if ctx.raw.rows() - rows0 < accepted:
+                return False
+            raw_at.append(time.perf_counter())
+        return not backlog_files(ctx.settings) and missing_online(ctx.lookup, final) == 0
+
+    landed_at = wait_for(landed, args.drain)
+    m1 = consumer_metrics()
+    rows_landed = ctx.raw.rows() - rows0
+    post_ms = [v for s in senders for v in s.post_ms]
+    phase_missing = missing_online(ctx.lookup, by_user([x for s in senders for x in s.pairs]))
+    row = {
+        "clients": clients,
+        "send_s": sent_end - start,
+        "posts": len(post_ms),
+        "accepted": accepted,
+        "accepted_per_s": accepted / (sent_end - start),
+        "drained": landed_at is not None,
+        "raw_complete_s": (raw_at[0] - start) if raw_at else None,
+        "landed_s": (landed_at - start) if landed_at else None,
+        "drain_s": (landed_at - sent_end) if landed_at else None,
+        # landed per second: all accepted events over first POST -> last one in both stores;
+        # when draining ran out of time, what reached the raw zone by then (an upper bound)
+        "events_per_s": accepted / (landed_at - start)
+        if landed_at
+        else rows_landed / (time.perf_counter() - start),
+        "post_p50_ms": percentile(post_ms, 50),
+        "post_p99_ms": percentile(post_ms, 99),
+        "unavailable_503": sum(s.unavailable for s in senders),
+        "rejected": sum(s.rejected for s in senders),
+        "online_missing_after": phase_missing,
+        "consumer": metrics_delta(m0, m1),
+    }
+    if keep_events:
+        ctx.floor_events = [e for s in senders for e in s.events or []]
+    for s in senders:
+        s.close()
+    print(
+        f"  {clients} client(s): accepted {accepted} ({row['accepted_per_s']:.0f}/s), "
+        f"landed {row['events_per_s']:.0f}/s, drain {row['drain_s']}",
+        flush=True,
+    )
+    return row
+
+
+@dataclass
+class Probe:
+    user: str
+    event_id: str
+    sent: float  # perf_counter before the POST
+    sent_wall: float
+    raw_at: float | None = None
+    online_at: float | None = None
+    raw_file: Path | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+def latency(ctx: Ctx, rate: float) -> dict[str, Any]:
+    """Click-to-feature and raw landing lag under paced background load."""
+    from features.stream.session import live_sessions
+
+    args = ctx.args
+    today = ctx.raw.root / ctx.dataset / "interactions" / "stream"
+    pending: dict[str, Probe] = {}
+    finished: list[Probe] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+    seen_files: set[str] = set()
+    poll_errors: list[str] = []
+
+    def new_files() -> list[Path]:
+        out = []
+        for day in today.glob("date=*"):
+            with os.scandir(day) as entries:
+                for e in entries:
+                    fresh = e.name not in seen_files and not e.name.startswith(".")
+                    if fresh and e.name.endswith(".parquet"):
+                        seen_files.add(e.name)
+                        out.append(Path(e.path))
+        return out
+
+    new_files()  # what is there already is not a probe's
+
+    def poller() -> None:
+        import pyarrow.parquet as pq
+
+        while not stop.is_set():
+            tick = time.perf_counter()
+            with lock:
+                waiting = list(pending.values())
+            try:
+                if any(p.raw_at is None for p in waiting):
+                    by_id = {p.event_id: p for p in waiting if p.raw_at is None}
+                    for path in new_files():
+                        ids = pq.read_table(path, columns=["event_id"])["event_id"].to_pylist()
+                        now = time.perf_counter()
+                        for i in ids:
+                            if i in by_id:
+                                by_id[i].raw_at, by_id[i].raw_file = now, path
+                else:
+                    new_files()
+                online = [p for p in waiting if p.online_at is None]
+                if online:
+                    sessions = live_sessions(ctx.lookup, [p.user for p in online])
+                    now = time.perf_counter()
+                    for p, s in zip(online, sessions, strict=True):
+                        if s and p.event_id in s["event_ids"]:
+                            p.online_at = now
+            except Exception as exc:  # a read that lost a race with a writer: note it, go on
+                poll_errors.append(repr(exc)[:200])
+            for p in waiting:
+                if p.raw_at is not None and p.online_at is not None:
+                    p.done.set()
+            time.sleep(max(0.0, POLL_S - (time.perf_counter() - tick)))
+
+    def prober(n: int) -> None:
+        sender = Sender(ctx.settings)
+        rng = random.Random(9000 + n)
+        while len(finished) < args.probes and time.perf_counter() < deadline:
+            user = f"probe-{n}-{rng.getrandbits(48):012x}"
+            event = make_event(rng, user, ctx.items[rng.randrange(len(ctx.items))])
+            probe = Probe(user, event["event_id"], time.perf_counter(), time.time())
+            with lock:
+                pending[user] = probe
+            if sender.send([event], retry_s=PROBE_TIMEOUT_S):
+                ctx.accepted.append(event["event_id"])
+                probe.done.wait(PROBE_TIMEOUT_S)
+            with lock:
+                del pending[user]
+                finished.append(probe)
+            time.sleep(rng.uniform(0, 0.05))
+        sender.close()
+
+    m0 = consumer_metrics()
+    end_at = [0.0]
+    senders, _, bg_threads, (start,) = run_clients(
+        ctx.settings, 2, args.latency_cap + 30, ctx.users, ctx.items, args.batch, 77, rate,
+        end_at=end_at,
+    )  # fmt: skip
+    time.sleep(2)  # the background load settles
+    deadline = time.perf_counter() + args.latency_cap
+    watcher = threading.Thread(target=poller, daemon=True)
+    watcher.start()
+    probes = [threading.Thread(target=prober, args=(n,), daemon=True) for n in range(PROBE_THREADS)]
+    for t in probes:
+        t.start()
+    for t in probes:
+        t.join()
+    end_at[0] = time.perf_counter()  # the background stops with the probes
+    for t in bg_threads:
+        t.join()
+    stop.set()
+    watcher.join()
+    elapsed = time.perf_counter() - start
+    m1 = consumer_metrics()
+    background = sum(len(s.accepted) for s in senders)
+    ctx.accepted += [i for s in senders for i in s.accepted]
+    for s in senders:
+        s.close()
+
+    online_ms = [(p.online_at - p.sent) * 1000 for p in finished if p.online_at]
+    raw_ms = [(p.raw_at - p.sent) * 1000 for p in finished if p.raw_at]
+    mtime_ms = [
+        (p.raw_file.stat().st_mtime - p.sent_wall) * 1000
+        for p in finished
+        if p.raw_file is not None and p.raw_file.exists()
+    ]
+    late = sum(1 for p in finished if p.online_at is None)
+    # a probe that never showed counts at the timeout, so it cannot flatter the percentiles
+    scored = online_ms + [PROBE_TIMEOUT_S * 1000] * late
+    row = {
+        "probes": len(finished),
+        "not_visible_in_10s": late,
+        "background_target_per_s": rate,
+        "background_events_per_s": background / elapsed,
+        "p50_ms": percentile(scored, 50),
+        "p99_ms": percentile(scored, 99),
+        "max_ms": max(scored),
+        "raw_landing_p50_ms": percentile(raw_ms, 50) if raw_ms else None,
+        "raw_landing_p99_ms": percentile(raw_ms, 99) if raw_ms else None,
+        "raw_landing_mtime_p50_ms": percentile(mtime_ms, 50) if mtime_ms else None,
+        "raw_landing_mtime_p99_ms": percentile(mtime_ms, 99) if mtime_ms else None,
+        "poll_errors": len(poll_errors),
+        "poll_error_example": poll_errors[0] if poll_errors else None,
+        "consumer": metrics_delta(m0, m1),
+    }
+    print(
+        f"  {row['probes']} probes at {row['background_events_per_s']:.0f} events/s background: "
+        f"click-to-feature p50 {row['p50_ms']:.0f} ms, p99 {row['p99_ms']:.0f} ms; raw p50 "
+        f"{row['raw_landing_p50_ms']} ms",
+        flush=True,
+    )
+    return row
+
+
+def faults(ctx: Ctx, rate: float) -> dict[str, Any]:
+    """Kill -9 the consumer, then the broker, while 4 clients send; the supervisor restarts."""
+    from aisle.stack import running
+
+    args = ctx.args
+    end_at = [0.0]
+    senders, _, threads, (start,) = run_clients(
+        ctx.settings, 4, args.fault_seconds, ctx.users, ctx.items, args.batch, 55, rate,
+        end_at=end_at,
+    )  # fmt: skip
+    timeline: dict[str, float | None] = {}
+
+    def since() -> float:
+        return round(time.perf_counter() - start, 2)
+
+    def kill_and_wait(component: str, health: str) -> None:
+        pid = running(ctx.settings, component)
+        if not pid:
+            raise RuntimeError(f"{component} is not running")
+        os.kill(pid, signal.SIGKILL)
+        timeline[f"{component}_killed_at_s"] = since()
+        back = wait_for(lambda: running(ctx.settings, component) not in (None, pid), 60, 0.1)
+        timeline[f"{component}_restarted_at_s"] = (back - start) if back else None
+        healthy = wait_for(lambda: _ok(health), 60, 0.1)
+        timeline[f"{component}_healthy_at_s"] = (healthy - start) if healthy else None
+
+    time.sleep(5)
+    kill_and_wait("events-consumer", f"http://127.0.0.1:{CONSUMER_PORT}/healthz")
+    time.sleep(10)
+    kill_and_wait("events-broker", f"http://127.0.0.1:{BROKER_PORT + 1}/healthz")
+    end_at[0] = max(end_at[0], time.perf_counter() + 5)  # 5 s of sending after it is back
+    for t in threads:
+        t.join()
+    sent_end = time.perf_counter()
+    accepted = [i for s in senders for i in s.accepted]
+    gave_up = [i for s in senders for i in s.gave_up]
+    ctx.accepted += accepted
+    ctx.gave_up += gave_up
+    wanted = set(accepted)
+    in_raw_at = wait_for(lambda: wanted <= set(ctx.raw.ids()), args.drain * 1.5, 0.5)
+    raw = ctx.raw.ids()
+    phase = by_user([x for s in senders for x in s.pairs])
+    online_at = wait_for(lambda: missing_online(ctx.lookup, phase) == 0, 30, 0.5)
+    post_ms = [v for s in senders for v in s.post_ms]
+    row = {
+        "clients": 4,
+        "rate_target_per_s": rate,
+        "send_s": sent_end - start,
+        "accepted": len(accepted),
+        "gave_up": len(gave_up),
+        "unavailable_503": sum(s.unavailable for s in senders),
+        "no_answer": sum(s.no_answer for s in senders),
+        "post_p99_ms": percentile(post_ms, 99),
+        "post_max_ms": max(post_ms),
+        "all_in_raw_after_s": (in_raw_at - sent_end) if in_raw_at else None,
+        "not_in_raw": len(wanted - set(raw)),
+        "all_online_after_s": (online_at - sent_end) if online_at else None,
+        "online_missing": missing_online(ctx.lookup, phase),
+        "raw_rows_redelivered": sum(raw[i] - 1 for i in wanted if raw[i] > 1),
+        **timeline,
+    }
+    for s in senders:
+        s.close()
+    print(f"  faults: {row}", flush=True)
+    return row
+
+
+def _ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def reconcile(ctx: Ctx) -> dict[str, Any]:
+    """The ETL over the run's days of the stream partition; accepted vs curated, by event_id."""
+    import pyarrow.parquet as pq
+
+    from features.etl import run_etl
+    from features.storage import Interval
+
+    days = sorted(
+        p.name.removeprefix("date=")
+        for p in (ctx.raw.root / ctx.dataset / "interactions" / "stream").glob("date=*")
+    )
+    first, last = datetime.fromisoformat(days[0]).date(), datetime.fromisoformat(days[-1]).date()
+    started = time.perf_counter()
+    summary = run_etl(
+        ctx.settings, ctx.dataset, "interactions", Interval.parse(first, last + timedelta(1))
+    )
+    etl_s = time.perf_counter() - started
+    curated: Counter = Counter()
+    for day in summary.curated_partitions:
+        path = Path(day)
+        if path.exists():
+            curated.update(pq.read_table(path, columns=["event_id"])["event_id"].to_pylist())
+    quarantined: set[str] = set()
+    qfile = Path(summary.quarantine_file)
+    if qfile.exists() and "event_id" in pq.read_schema(qfile).names:
+        quarantined = set(pq.read_table(qfile, columns=["event_id"])["event_id"].to_pylist())
+    accepted = set(ctx.accepted)
+    row = {
+        "accepted": len(accepted),
+        "accepted_posts_duplicate_ids": len(ctx.accepted) - len(accepted),
+        "curated": sum(curated.values()),
+        "curated_distinct": len(curated),
+        "quarantined": summary.quarantined,
+        "accepted_quarantined": len(accepted & quarantined),
+        "duplicates_dropped_by_etl": summary.duplicates,
+        "rows_in": summary.rows_in,
+        "reconciles": summary.reconciles,
+        "lost": len(accepted - set(curated)),
+        "doubled": sum(1 for i, n in curated.items() if n > 1),
+        "curated_not_acknowledged": len(set(curated) - accepted),
+        "gave_up_then_curated": len(set(ctx.gave_up) & set(curated)),
+        "etl_s": etl_s,
+    }
+    print(f"  reconcile: {row}", flush=True)
+    return row
+
+
+def floor(ctx: Ctx, batch_sizes: list[int]) -> list[dict[str, Any]]:
+    """The 1-client phase's events straight into fresh online stores, and the raw-zone writes."""
+    from core.events import Event
+    from core.settings import get_settings
+    from features import store
+    from features.stream import zones
+    from features.stream.session import SessionStore
+
+    events = [Event.model_validate(e) for e in ctx.floor_events]
+    rows = []
+    for size in batch_sizes:
+        settings = get_settings(data_dir=ctx.tmp / f"floor-{size}" / "data")
+        store.apply(settings)
+        sessions = SessionStore(settings)
+        sessions.apply(events[:1])  # the connection and the view resolved, as in the consumer
+        batches = [events[n : n + size] for n in range(1, len(events), size)]
+        online_s, raw_s, written = 0.0, 0.0, 0
+        for b in batches:
+            started = time.perf_counter()
+            sessions.apply(b)
+            online_s += time.perf_counter() - started
+            started = time.perf_counter()
+            zones.write_raw_events(settings, ctx.dataset, b)
+            raw_s += time.perf_counter() - started
+            written += len(b)
+            if online_s + raw_s > ctx.args.floor_seconds:
+                break
+        rows.append(
+            {
+                "batch": size,
+                "events": written,
+                "online_events_per_s": written / online_s,
+                "online_ms_per_batch": online_s / max(1, written / size) * 1000,
+                "raw_events_per_s": written / raw_s,
+                "raw_ms_per_batch": raw_s / max(1, written / size) * 1000,
+                "both_events_per_s": written / (online_s + raw_s),
+                "all_events_written": written == len(events) - 1,
+            }
+        )
+        print(f"  floor: {rows[-1]}", flush=True)
+    return rows
+
+
+# --------------------------------------------------------------------------- the run
+
+
+@dataclass
+class Ctx:
+    args: argparse.Namespace
+    tmp: Path
+    settings: Any = None
+    dataset: str = ""
+    raw: Any = None
+    lookup: Any = None
+    users: list[str] = field(default_factory=list)
+    items: list[str] = field(default_factory=list)
+    accepted: list[str] = field(default_factory=list)
+    gave_up: list[str] = field(default_factory=list)
+    floor_events: list[dict[str, Any]] = field(default_factory=list)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seconds", type=float, default=20.0, help="per sustained phase")
+    p.add_argument("--batch", type=int, default=50, help="events per POST")
+    p.add_argument("--users", type=int, default=5000)
+    p.add_argument("--items", type=int, default=1000)
+    p.add_argument("--probes", type=int, default=200)
+    p.add_argument("--latency-cap", type=float, default=50.0, help="s of probing at most")
+    p.add_argument("--fault-seconds", type=float, default=40.0)
+    p.add_argument("--drain", type=float, default=60.0, help="s to wait for landing at most")
+    p.add_argument("--floor-seconds", type=float, default=15.0)
+    p.add_argument("--keep-data", action="store_true", help="keep the temporary data folder")
+    args = p.parse_args()
+    run_started = time.perf_counter()
+
+    from aisle.stack import stop, up_event_stream
+    from core.settings import get_settings
+    from features.online import OnlineLookup
+    from features.sources import resolve
+    from serving.cluster import down, start_gateway
+
+    tmp = Path(tempfile.mkdtemp(prefix="aisle-bench-events-"))
+    ctx = Ctx(args, tmp)
+    ctx.users = [f"user-{n:05d}" for n in range(args.users)]
+    ctx.items = [f"item-{n:04d}" for n in range(args.items)]
+    settings = get_settings(
+        data_dir=tmp / "data",
+        gateway_port=GATEWAY_PORT,
+        slot_port_base=SLOT_PORT_BASE,
+        api_keys=[KEY],
+        admin_token=secrets.token_hex(16),
+        events={"broker_port": BROKER_PORT, "consumer_port": CONSUMER_PORT},
+    )
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    report: dict[str, Any] = {}
+    try:
+        print(f"starting the event stream and the gateway in {tmp}", flush=True)
+        settings = up_event_stream(settings)
+        start_gateway(settings)
+        ctx.settings = settings
+        ctx.dataset = resolve(settings.interactions_source).dataset
+        ctx.raw = RawZone(settings)
+        warm = Sender(settings)
+        first = make_event(random.Random(1), "warm-up", ctx.items[0])
+        if not warm.send([first], retry_s=60):
+            raise RuntimeError("the gateway never accepted the first event")
+        ctx.accepted += warm.accepted
+        warm.close()
+        ctx.lookup = OnlineLookup(settings, "user_session_fv")
+        warm_up = by_user([(first["user_id"], first["event_id"])])
+        if not wait_for(lambda: missing_online(ctx.lookup, warm_up) == 0, 60, 0.2):
+            raise RuntimeError("the first event never reached the online store")
+
+        print("sustained", flush=True)
+        by_clients = [sustained(ctx, 1, keep_events=True), sustained(ctx, 8, keep_events=False)]
+        best = max(by_clients, key=lambda r: r["events_per_s"])
+        half = best["events_per_s"] / 2
+        print("latency", flush=True)
+        lat = latency(ctx, half)
+        print("faults", flush=True)
+        fault = faults(ctx, half)
+    finally:
+        down(settings)
+        for name in ("supervisor", "events-consumer", "events-broker"):
+            stop(settings, name)
+    try:
+        print("reconcile", flush=True)
+        rec = reconcile(ctx)
+        print("floor", flush=True)
+        consumer_batch = by_clients[-1]["consumer"]["events_per_batch"] or args.batch
+        sizes = sorted({args.batch, max(args.batch, round(consumer_batch))})
+        floors = floor(ctx, sizes)
+    finally:
+        if not args.keep_data:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    best_floor = max(floors, key=lambda r: r["online_events_per_s"])
+    report = {
+        "events_per_s": best["events_per_s"],
+        "events_per_s_clients": best["clients"],
+        "p99_ms": lat["p99_ms"],
+        "p50_ms": lat["p50_ms"],
+        "lost": rec["lost"],
+        "doubled": rec["doubled"],
+        "by_clients": by_clients,
+        "click_to_feature": lat,
+        "raw_landing_p50_ms": lat["raw_landing_p50_ms"],
+        "raw_landing_p99_ms": lat["raw_landing_p99_ms"],
+        "floor_events_per_s": best_floor["online_events_per_s"],
+        "floor_batch": best_floor["batch"],
+        "ratio_to_floor": best["events_per_s"] / best_floor["online_events_per_s"],
+        "floors": floors,
+        "faults": fault,
+        "reconcile": rec,
+        "targets": {
+            "events_per_s": {"target": ">= 2000", "met": best["events_per_s"] >= 2000},
+            "p99_ms": {"target": "<= 1000", "met": lat["p99_ms"] <= 1000},
+            "lost": {"target": "0", "met": rec["lost"] == 0},
+            "doubled": {"target": "0", "met": rec["doubled"] == 0},
+        },
+        "clients": [r["clients"] for r in by_clients],
+        "batch_size": args.batch,
+        "users": args.users,
+        "items": args.items,
+        "seconds_per_phase": args.seconds,
+        "cores": os.cpu_count(),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "run_s": time.perf_counter() - run_started,
+        "machine": machine(),
+    }
+    write_results("events", report, markdown(report))
+
+
+def markdown(r: dict[str, Any]) -> str:
+    def f(v: Any, digits: int = 0) -> str:
+        return "n/a" if v is None else f"{v:,.{digits}f}"
+
+    def met(name: str) -> str:
+        return "met" if r["targets"][name]["met"] else "**missed**"
+
+    lat, fault, rec = r["click_to_feature"], r["faults"], r["reconcile"]
+    lines = [
+        "# Event stream: POST /events -> NATS JetStream -> consumer -> online store + raw zone",
+        "",
+        f"{r['date']}, {r['cores']} cores shared by the clients, the gateway, nats-server, the "
+        f"consumer and the poller; loopback. {r['users']:,} users, {r['items']:,} items, "
+        f"{r['batch_size']} events per POST, {r['seconds_per_phase']:.0f} s per sustained "
+        f"phase. Run took {r['run_s']:.0f} s.",
+        "",
+        "| clients | accepted/s | landed/s (raw + online) | drain after sending, s "
+        "| POST p50 / p99 ms | consumer events/batch | consumer ms/batch |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in r["by_clients"]:
+        c = row["consumer"]
+        lines.append(
+            f"| {row['clients']} | {f(row['accepted_per_s'])} | {f(row['events_per_s'])}"
+            f"{'' if row['drained'] else ' (not drained)'} | {f(row['drain_s'], 1)} | "
+            f"{f(row['post_p50_ms'], 1)} / {f(row['post_p99_ms'], 1)} | "
+            f"{f(c['events_per_batch'])} | {f(c['batch_ms_mean'])} |"
+        )
+    lines += [
+        "",
+        "Floor (in process, fresh online store, the 1-client phase's events): "
+        + "; ".join(
+            f"batches of {fl['batch']}: online {f(fl['online_events_per_s'])} events/s "
+            f"({f(fl['online_ms_per_batch'], 1)} ms/batch), raw write "
+            f"{f(fl['raw_events_per_s'])} events/s ({f(fl['raw_ms_per_batch'], 1)} ms/batch)"
+            for fl in r["floors"]
+        )
+        + f". Stream ÷ floor: {r['ratio_to_floor']:.2f} (best stream rate ÷ the faster online "
+        f"floor, batches of {r['floor_batch']}).",
+        "",
+        f"Click-to-feature under {f(lat['background_events_per_s'])} events/s of background load, "
+        f"{lat['probes']} probes: p50 {f(lat['p50_ms'])} ms, p99 {f(lat['p99_ms'])} ms, "
+        f"max {f(lat['max_ms'])} ms ({lat['not_visible_in_10s']} not visible in 10 s). Raw-zone "
+        f"landing: p50 {f(lat['raw_landing_p50_ms'])} ms, p99 {f(lat['raw_landing_p99_ms'])} ms "
+        f"(poller); by file mtime p50 {f(lat['raw_landing_mtime_p50_ms'])} ms, p99 "
+        f"{f(lat['raw_landing_mtime_p99_ms'])} ms.",
+        "",
+        f"Faults ({fault['clients']} clients at {f(fault['rate_target_per_s'])} events/s): "
+        f"consumer SIGKILLed at {f(fault.get('events-consumer_killed_at_s'), 1)} s, healthy "
+        f"again at {f(fault.get('events-consumer_healthy_at_s'), 1)} s; broker SIGKILLed at "
+        f"{f(fault.get('events-broker_killed_at_s'), 1)} s, healthy again at "
+        f"{f(fault.get('events-broker_healthy_at_s'), 1)} s; {fault['unavailable_503']} 503s "
+        f"and {fault['no_answer']} unanswered POSTs retried, {fault['gave_up']} events given up; "
+        f"{fault['raw_rows_redelivered']} raw rows redelivered (deduplicated by the ETL). "
+        f"Whole run through the ETL: {rec['accepted']:,} accepted, {rec['curated']:,} curated, "
+        f"{rec['accepted_quarantined']} quarantined, {rec['duplicates_dropped_by_etl']:,} "
+        f"duplicates dropped, reconciles: {rec['reconciles']}.",
+        "",
+        "| target | goal | measured | |",
+        "|---|---|---:|---|",
+        f"| sustained events/s | >= 2,000 | {f(r['events_per_s'])} "
+        f"({r['events_per_s_clients']} clients) | {met('events_per_s')} |",
+        f"| click-to-feature p99 | <= 1,000 ms | {f(r['p99_ms'])} ms | {met('p99_ms')} |",
+        f"| lost | 0 | {r['lost']} | {met('lost')} |",
+        f"| doubled | 0 | {r['doubled']} | {met('doubled')} |",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
