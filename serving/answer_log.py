@@ -114,18 +114,23 @@ class AnswerLog:
         self.add(answer_records(path, model, colour, request_id, asked, answer, status))
 
     async def drain(self, bus_ready) -> None:
-        """Publish what is queued, PER_MESSAGE records a message, until cancelled. `bus_ready()`
-        gives the connected EventBus, or None while there is none (records wait)."""
+        """Publish what is queued every PUBLISH_EVERY_S, until cancelled. `bus_ready()` gives
+        the connected EventBus, or None while there is none (records wait)."""
+        while True:
+            await self.flush(bus_ready())
+            await asyncio.sleep(PUBLISH_EVERY_S)
+
+    async def flush(self, bus) -> bool:
+        """Publish the queue, PER_MESSAGE records a message; False when the broker did not take
+        it all (the rest waits). The gateway also calls this when it stops."""
         from features.stream.bus import BrokerUnavailable
 
-        while True:
-            bus = bus_ready()
-            while bus is not None and self.queue:
-                chunk = [self.queue.popleft() for _ in range(min(PER_MESSAGE, len(self.queue)))]
-                try:
-                    await bus.publish(ANSWERS_SUBJECT, json.dumps(chunk).encode())
-                except BrokerUnavailable as exc:
-                    self.queue.extendleft(reversed(chunk))
-                    log.warning("answer log waits for the broker: %s", exc)
-                    break
-            await asyncio.sleep(PUBLISH_EVERY_S)
+        while bus is not None and self.queue:
+            chunk = [self.queue.popleft() for _ in range(min(PER_MESSAGE, len(self.queue)))]
+            try:
+                await bus.publish(ANSWERS_SUBJECT, json.dumps(chunk).encode())
+            except BrokerUnavailable as exc:
+                self.queue.extendleft(reversed(chunk))
+                log.warning("answer log waits for the broker: %s", exc)
+                return False
+        return not self.queue

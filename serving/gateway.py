@@ -35,6 +35,8 @@ from .events import events_handler
 from .proxy import Gateway
 from .routing import SCORING_PATHS
 
+log = logging.getLogger("aisle.gateway")
+
 
 def create_app(settings: Settings | None = None) -> web.Application:
     settings = settings or get_settings()
@@ -56,6 +58,8 @@ def create_app(settings: Settings | None = None) -> web.Application:
     async def stop(app: web.Application) -> None:
         for task in ("health", "stream", "answers"):
             app[task].cancel()
+        if not await gateway.answers.flush(gateway.stream.ready()):  # what is still queued
+            log.warning("%d answer-log records not published", len(gateway.answers.queue))
         await gateway.stream.close()
         if gateway.session:
             await gateway.session.close()

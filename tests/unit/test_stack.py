@@ -31,7 +31,8 @@ def test_the_local_profile_keeps_sqlite_and_starts_no_workers(tmp_path):
     assert settings.tracking_uri.startswith("sqlite:///")
     names = [c.name for c in stack.components(settings)]
     assert names == ["airflow-api-server", "airflow-scheduler", "airflow-dag-processor",
-                     "airflow-triggerer", "mlflow", "supervisor"]  # fmt: skip
+                     "airflow-triggerer", "mlflow", "events-broker", "events-consumer",
+                     "supervisor"]  # fmt: skip
 
 
 def test_production_workers_serve_their_logs_on_ports_of_their_own(tmp_path):
