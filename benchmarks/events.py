@@ -8,13 +8,16 @@ starts them. Shoppers are 5,000 simulated users over a catalogue of 1,000 items 
 15 % add-to-cart, 5 % purchases with a price); every POST carries 50 events. In one run:
 
     sustained   1 client, then 8 concurrent clients (threads, one httpx.Client each), each posting
-                as fast as its 202s come back for `--seconds` (20). Accepted is not landed: the
-                figure is events / (the moment the last one was in BOTH the raw zone and the
-                online store - the first POST). "In the raw zone": the rows of the stream's
-                parquet files (their footers) reach the events accepted; "in the online store":
-                no batch waits in the consumer's backlog and each client's last batch is in its
-                users' `live_sessions(...)["event_ids"]` (the consumer writes raw, then online,
-                one batch after another). Afterwards every event of the phase is checked in its
+                as fast as its 202s come back for `--seconds` (20), but holding back while more
+                than `--lag` (25,000) accepted events are not in the raw zone yet: the gateway
+                takes events ~2-3x faster than the consumer lands them, and without a bound the
+                broker's backlog from 20 s of sending takes a minute or more to drain. Accepted
+                is not landed: the figure is events / (the moment the last one was in BOTH the
+                raw zone and the online store - the first POST). "In the raw zone": every
+                accepted id is in the stream partition's files; "in the online store": no batch
+                waits in the consumer's backlog and each client's last batch is in its users'
+                `live_sessions(...)["event_ids"]` (the consumer writes raw, then online, one
+                batch after another). Afterwards every event of the phase is checked in its
                 user's session (untimed). Draining is capped at `--drain` (90 s) per phase.
     latency     background load at half the best sustained rate (2 paced clients) and 16 probe
                 threads, each posting one event for a fresh probe user and waiting until it is
@@ -169,9 +172,11 @@ def run_clients(
     rate: float | None = None,
     keep_events: int = 0,
     end_at: list[float] | None = None,
+    hold: Any = None,
 ) -> tuple[list[Sender], list[list[dict]], list[threading.Thread], list[float]]:
     """Start `clients` threads posting batches for `seconds` (closed loop, or paced to `rate`
-    events/s in all); `end_at[0]` may be moved later while they run."""
+    events/s in all); `end_at[0]` may be moved later while they run; a client waits while
+    `hold(senders)` is true."""
     senders = [Sender(settings, keep_events) for _ in range(clients)]
     last: list[list[dict]] = [[] for _ in range(clients)]
     start = time.perf_counter()
@@ -184,6 +189,8 @@ def run_clients(
         every = clients * batch / rate if rate else 0.0
         due = start + i * every / clients
         while time.perf_counter() < end[0]:
+            while hold is not None and hold(senders) and time.perf_counter() < end[0]:
+                time.sleep(0.01)
             if every:
                 delay = due - time.perf_counter()
                 if delay > 0:
@@ -206,38 +213,35 @@ def run_clients(
 
 
 class RawZone:
-    """The stream partition's files: rows (from footers) and ids, each file read once."""
+    """The stream partition's files, each read once (its event ids): how often each id landed."""
 
     def __init__(self, settings: Any) -> None:
         self.root = settings.raw_dir
-        self.rows_of: dict[Path, int] = {}
-        self.ids_of: dict[Path, list[str]] = {}
+        self.read: set[str] = set()
+        self.count: Counter = Counter()
+        self.rows = 0
 
-    def paths(self) -> list[Path]:
-        out = []
+    def refresh(self) -> RawZone:
         for day in self.root.glob("*/interactions/stream/date=*"):
             with os.scandir(day) as entries:
-                out += [
-                    Path(e.path)
+                fresh = [
+                    e.path
                     for e in entries
-                    if e.name.endswith(".parquet") and not e.name.startswith(".")
+                    if e.name.endswith(".parquet")
+                    and not e.name.startswith(".")
+                    and e.path not in self.read
                 ]
-        return out
+            for path in sorted(fresh):
+                ids = event_ids(Path(path))
+                self.count.update(ids)
+                self.rows += len(ids)
+                self.read.add(path)
+        return self
 
-    def rows(self) -> int:
-        import pyarrow.parquet as pq
-
-        for path in self.paths():
-            if path not in self.rows_of:
-                self.rows_of[path] = pq.read_metadata(path).num_rows
-        return sum(self.rows_of.values())
-
-    def ids(self) -> Counter:
-
-        for path in self.paths():
-            if path not in self.ids_of:
-                self.ids_of[path] = event_ids(path)
-        return Counter(i for ids in self.ids_of.values() for i in ids)
+    def missing(self, wanted: set[str]) -> set[str]:
+        """Of `wanted`, the ids not landed yet."""
+        self.refresh()
+        return {i for i in wanted if i not in self.count}
 
 
 def event_ids(path: Path) -> list[str]:
@@ -314,33 +318,56 @@ def wait_for(check, timeout_s: float, every_s: float = 0.05) -> float | None:
 
 
 def sustained(ctx: Ctx, clients: int, keep_events: int = 0) -> dict[str, Any]:
+    """`clients` closed-loop clients for `--seconds`, held back while more than `--lag` accepted
+    events are not in the raw zone yet; events/s = all of them over first POST -> last landed."""
     from features.stream.zones import backlog_files
 
     args = ctx.args
-    rows0, m0 = ctx.raw.rows(), consumer_metrics()
+    rows0, m0 = ctx.raw.refresh().rows, consumer_metrics()
+    landed_rows = [0]
+
+    def hold(senders: list[Sender]) -> bool:
+        return sum(len(s.accepted) for s in senders) - landed_rows[0] > args.lag
+
+    stop = threading.Event()
+
+    def watch() -> None:  # the raw zone, every 50 ms, for `hold`
+        while not stop.is_set():
+            landed_rows[0] = ctx.raw.refresh().rows - rows0
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
     senders, last, threads, (start,) = run_clients(
         ctx.settings, clients, args.seconds, ctx.users, ctx.items, args.batch, clients, None,
-        keep_events,
+        keep_events, hold=hold,
     )  # fmt: skip
     for t in threads:
         t.join()
     sent_end = time.perf_counter()
-    accepted = sum(len(s.accepted) for s in senders)
-    ctx.accepted += [i for s in senders for i in s.accepted]
+    stop.set()
+    watcher.join()
+    ids = [i for s in senders for i in s.accepted]
+    accepted = len(ids)
+    ctx.accepted += ids
     final = by_user([(e["user_id"], e["event_id"]) for batch in last for e in batch])
-
+    pending = [set(ids)]
     raw_at: list[float] = []
 
     def landed() -> bool:
         if not raw_at:
-            if ctx.raw.rows() - rows0 < accepted:
+            pending[0] = ctx.raw.missing(pending[0])
+            if pending[0]:
                 return False
             raw_at.append(time.perf_counter())
         return not backlog_files(ctx.settings) and missing_online(ctx.lookup, final) == 0
 
     landed_at = wait_for(landed, args.drain)
     m1 = consumer_metrics()
-    rows_landed = ctx.raw.rows() - rows0
+    ctx.raw.refresh()
+    rows_landed = ctx.raw.rows - rows0
+    if landed_at is None:  # the next phase must not start behind a backlog: wait, untimed
+        wait_for(lambda: not ctx.raw.missing(pending[0]), 180, 0.5)
     post_ms = [v for s in senders for v in s.post_ms]
     phase_missing = missing_online(ctx.lookup, by_user([x for s in senders for x in s.pairs]))
     row = {
@@ -353,8 +380,8 @@ def sustained(ctx: Ctx, clients: int, keep_events: int = 0) -> dict[str, Any]:
         "raw_complete_s": (raw_at[0] - start) if raw_at else None,
         "landed_s": (landed_at - start) if landed_at else None,
         "drain_s": (landed_at - sent_end) if landed_at else None,
-        # landed per second: all accepted events over first POST -> last one in both stores;
-        # when draining ran out of time, what reached the raw zone by then (an upper bound)
+        # all accepted events over first POST -> the last one in both stores; when draining ran
+        # out of time, the raw rows by then over the time taken (an upper bound)
         "events_per_s": accepted / (landed_at - start)
         if landed_at
         else rows_landed / (time.perf_counter() - start),
@@ -362,6 +389,7 @@ def sustained(ctx: Ctx, clients: int, keep_events: int = 0) -> dict[str, Any]:
         "post_p99_ms": percentile(post_ms, 99),
         "unavailable_503": sum(s.unavailable for s in senders),
         "rejected": sum(s.rejected for s in senders),
+        "raw_rows_written_twice": sum(ctx.raw.count[i] - 1 for i in ids if ctx.raw.count[i] > 1),
         "online_missing_after": phase_missing,
         "consumer": metrics_delta(m0, m1),
     }
@@ -371,7 +399,8 @@ def sustained(ctx: Ctx, clients: int, keep_events: int = 0) -> dict[str, Any]:
         s.close()
     print(
         f"  {clients} client(s): accepted {accepted} ({row['accepted_per_s']:.0f}/s), "
-        f"landed {row['events_per_s']:.0f}/s, drain {row['drain_s']}",
+        f"landed {row['events_per_s']:.0f}/s, drain {row['drain_s']}, "
+        f"written twice {row['raw_rows_written_twice']}",
         flush=True,
     )
     return row
@@ -566,8 +595,14 @@ def faults(ctx: Ctx, rate: float) -> dict[str, Any]:
     ctx.accepted += accepted
     ctx.gave_up += gave_up
     wanted = set(accepted)
-    in_raw_at = wait_for(lambda: wanted <= set(ctx.raw.ids()), args.drain * 1.5, 0.5)
-    raw = ctx.raw.ids()
+    pending = [wanted]
+
+    def in_raw() -> bool:
+        pending[0] = ctx.raw.missing(pending[0])
+        return not pending[0]
+
+    in_raw_at = wait_for(in_raw, args.drain * 1.5, 0.5)
+    raw = ctx.raw.count
     phase = by_user([x for s in senders for x in s.pairs])
     online_at = wait_for(lambda: missing_online(ctx.lookup, phase) == 0, 30, 0.5)
     post_ms = [v for s in senders for v in s.post_ms]
@@ -582,7 +617,7 @@ def faults(ctx: Ctx, rate: float) -> dict[str, Any]:
         "post_p99_ms": percentile(post_ms, 99),
         "post_max_ms": max(post_ms),
         "all_in_raw_after_s": (in_raw_at - sent_end) if in_raw_at else None,
-        "not_in_raw": len(wanted - set(raw)),
+        "not_in_raw": len(pending[0]),
         "all_online_after_s": (online_at - sent_end) if online_at else None,
         "online_missing": missing_online(ctx.lookup, phase),
         "raw_rows_redelivered": sum(raw[i] - 1 for i in wanted if raw[i] > 1),
@@ -754,6 +789,7 @@ def main() -> None:
     p.add_argument("--probes", type=int, default=200)
     p.add_argument("--latency-cap", type=float, default=45.0, help="s of probing at most")
     p.add_argument("--fault-seconds", type=float, default=40.0)
+    p.add_argument("--lag", type=int, default=25_000, help="accepted, not landed: at most")
     p.add_argument("--drain", type=float, default=90.0, help="s to wait for landing at most")
     p.add_argument("--floor-seconds", type=float, default=10.0)
     p.add_argument("--keep-data", action="store_true", help="keep the temporary data folder")

@@ -42,18 +42,28 @@ log = logging.getLogger("aisle.stream.consumer")
 CATCH_UP_EVERY_S = 1.0
 
 
-def decode_events(datas: list[bytes]) -> tuple[list[Event], list[tuple[bytes, str]]]:
-    """The events of a batch of messages (each a JSON event or array of events), and the dead
-    letters: (the message or event as it came, the reason)."""
-    events: list[Event] = []
-    dead: list[tuple[bytes, str]] = []
+Dead = list[tuple[bytes, str]]  # (the message or item as it came, the reason)
+
+
+def _json_items(datas: list[bytes], dead: Dead) -> list[tuple[bytes, list[Any]]]:
+    """Each message's items (a JSON object, or an array of them); what is not JSON is dead."""
+    out = []
     for data in datas:
         try:
             payload = json.loads(data)
         except ValueError as exc:
             dead.append((data, f"not_json: {exc}"))
             continue
-        items = payload if isinstance(payload, list) else [payload]
+        out.append((data, payload if isinstance(payload, list) else [payload]))
+    return out
+
+
+def decode_events(datas: list[bytes]) -> tuple[list[Event], Dead]:
+    """The events of a batch of messages (each a JSON event or array of events), and the dead
+    letters with their reasons."""
+    events: list[Event] = []
+    dead: Dead = []
+    for data, items in _json_items(datas, dead):
         if not all(isinstance(i, dict) for i in items):
             dead.append((data, "not_an_event: a message is an event object or an array of them"))
             continue
@@ -65,15 +75,11 @@ def decode_events(datas: list[bytes]) -> tuple[list[Event], list[tuple[bytes, st
     return events, dead
 
 
-def decode_answers(datas: list[bytes]) -> tuple[list[dict[str, Any]], list[tuple[bytes, str]]]:
-    records, dead = [], []
-    for data in datas:
-        try:
-            payload = json.loads(data)
-        except ValueError as exc:
-            dead.append((data, f"not_json: {exc}"))
-            continue
-        items = payload if isinstance(payload, list) else [payload]
+def decode_answers(datas: list[bytes]) -> tuple[list[dict[str, Any]], Dead]:
+    """The answer-log records of a batch of messages, and the dead letters."""
+    records: list[dict[str, Any]] = []
+    dead: Dead = []
+    for _, items in _json_items(datas, dead):
         for item in items:
             if isinstance(item, dict) and item.get("request_id") and item.get("at"):
                 records.append(item)

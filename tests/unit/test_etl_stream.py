@@ -13,21 +13,10 @@ import pytest
 
 from features.etl import NothingLandedError, run_etl
 from features.storage import Interval, stream_partition_dir
+from features.stream.zones import EVENT_SCHEMA
 
 WEEK = Interval.parse("2024-03-01", "2024-03-08")
-STREAM_SCHEMA = pa.schema(
-    [
-        ("event_id", pa.string()),
-        ("user_id", pa.string()),
-        ("item_id", pa.string()),
-        ("timestamp", pa.timestamp("us", tz="UTC")),
-        ("event_type", pa.string()),
-        ("price", pa.float64()),
-        ("quantity", pa.int64()),
-        ("rating", pa.float64()),
-        ("request_id", pa.string()),
-    ]
-)
+STREAM_SCHEMA = EVENT_SCHEMA  # what the consumer writes
 
 
 def event(event_id: str, at: datetime, **values) -> dict:
