@@ -89,7 +89,7 @@ class Gateway:
         status, payload, colour = await self._answer(model, route, colour, path, body, headers)
         if status and status < 400:
             self.recent[model].append((path, body))
-            # after the answer has gone: the log's parsing never delays the shop
+            # scheduled, not awaited: parsing the answer for the log does not hold this one up
             asyncio.get_running_loop().call_soon(
                 self.answers.log, path, model, colour, request_id, body, payload, status
             )

@@ -88,6 +88,8 @@ class SessionStore:
         self.settings = settings
         self.store = feature_store(settings)
         self.lookup = OnlineLookup(settings, SESSION_VIEW, self.store)
+        if settings.profile == "local":
+            _write_ahead_log(self.store.config.online_store.path)
 
     def apply(self, events: list[Event]) -> int:
         """Merge the events into their users' rows; returns the rows written. Raises what the
@@ -164,3 +166,15 @@ def _moment(ms: int) -> datetime:
 
 def _as_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _write_ahead_log(path: str) -> None:
+    """Put the local profile's SQLite online store in WAL mode (kept in the file): the slots
+    read while the consumer writes, where SQLite's default journal makes a read wait for a write
+    and a write for every read in flight."""
+    import sqlite3
+    from pathlib import Path
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(path, timeout=5) as connection:
+        connection.execute("PRAGMA journal_mode=WAL")
