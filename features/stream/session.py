@@ -1,7 +1,7 @@
 """A shopper's live session in the online store (`user_session_fv`), kept by the event stream's
 consumer and read by the recommender on the next request.
 
-Per user the row holds the last events (ids, items, times; newest first, up to 200) and what
+Per user the row holds the last events (ids, items, times; newest first, up to 100) and what
 follows from them:
 
     recent_item_ids     the last distinct items touched, newest first (AISLE_EVENTS__RECENT_ITEMS)
@@ -22,7 +22,6 @@ Redis store drops a write that is not newer than the stored row.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,48 +33,42 @@ from core.settings import Settings
 from ..feature_repo.definitions import SESSION_PUSH, SESSION_VIEW
 from ..online import OnlineLookup
 
-KEEP_EVENTS = 200  # per user: enough to recognise a redelivered event and to count 30 minutes
+KEEP_EVENTS = 100  # per user: enough to know a redelivered event; events_30m counts up to it
 ONE_TICK = timedelta(microseconds=1)
 
 
-@dataclass(frozen=True)
-class Seen:
-    event_id: str
-    item_id: str
-    at_ms: int
+Seen = tuple[int, str, str]  # (at_ms, event_id, item_id)
 
 
 def merge(row: dict[str, Any] | None, events: Iterable[Event], settings: Settings) -> dict | None:
     """The user's row after `events`; None when every event was already in it."""
     stored = _seen(row)
-    known = {s.event_id for s in stored}
-    new = []
+    known = {event_id for _, event_id, _ in stored}
+    new: list[Seen] = []
     for e in events:
         if e.event_id not in known:
             known.add(e.event_id)  # a batch may carry one event twice too
-            new.append(Seen(e.event_id, e.item_id, _ms(e.timestamp)))
+            new.append((_ms(e.timestamp), e.event_id, e.item_id))
     if not new:
         return None
-    # newest first; of events in the same millisecond, the one that arrived last
-    seen = sorted([*reversed(new), *stored], key=lambda s: -s.at_ms)
-    seen = seen[:KEEP_EVENTS]
+    # newest first (a stable sort: of events in the same millisecond, the one that came last)
+    seen = sorted([*reversed(new), *stored], key=lambda s: -s[0])[:KEEP_EVENTS]
     gap_ms = settings.events.session_gap_minutes * 60_000
-    session = [seen[0]]
-    for older in seen[1:]:
-        if session[-1].at_ms - older.at_ms > gap_ms:
-            break
-        session.append(older)
-    last = seen[0].at_ms
+    session = 1
+    while session < len(seen) and seen[session - 1][0] - seen[session][0] <= gap_ms:
+        session += 1
+    last = seen[0][0]
+    items = [item for _, _, item in seen]
     return {
-        "recent_item_ids": _distinct([s.item_id for s in seen])[: settings.events.recent_items],
-        "session_item_ids": _distinct([s.item_id for s in session]),
-        "session_started_at": _moment(session[-1].at_ms),
+        "recent_item_ids": _distinct(items)[: settings.events.recent_items],
+        "session_item_ids": _distinct(items[:session]),
+        "session_started_at": _moment(seen[session - 1][0]),
         "last_event_at": _moment(last),
-        "session_events": len(session),
-        "events_30m": sum(1 for s in seen if last - s.at_ms <= gap_ms),
-        "event_ids": [s.event_id for s in seen],
-        "event_item_ids": [s.item_id for s in seen],
-        "event_times_ms": [s.at_ms for s in seen],
+        "session_events": session,
+        "events_30m": sum(1 for at, _, _ in seen if last - at <= gap_ms),
+        "event_ids": [event_id for _, event_id, _ in seen],
+        "event_item_ids": items,
+        "event_times_ms": [at for at, _, _ in seen],
     }
 
 
@@ -94,8 +87,6 @@ class SessionStore:
     def apply(self, events: list[Event]) -> int:
         """Merge the events into their users' rows; returns the rows written. Raises what the
         online store raises when it is down (FeaturesUnavailable on reads)."""
-        from feast.data_source import PushMode
-
         by_user: dict[str, list[Event]] = {}
         for event in events:
             by_user.setdefault(event.user_id, []).append(event)
@@ -108,10 +99,48 @@ class SessionStore:
             if merged is None:
                 continue
             stamp = max(now, found.as_of[i] + ONE_TICK) if found.as_of[i] else now
-            rows.append({"user_id": user, "event_timestamp": stamp, **merged})
+            rows.append((user, stamp, merged))
         if rows:
-            self.store.push(SESSION_PUSH, pd.DataFrame(rows), to=PushMode.ONLINE)
+            self.write(rows)
         return len(rows)
+
+    def write(self, rows: list[tuple[str, datetime, dict[str, Any]]]) -> None:
+        """The write behind `store.push(SESSION_PUSH, ...)`: the push source's one view, straight
+        to the online store with the values built as protos here. Feast's own conversion of the
+        same rows (a frame, Arrow, its generic per-value sanitising) took half the consumer's
+        time (benchmarks/events.py); a test checks both store the same."""
+        from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+        from feast.protos.feast.types.Value_pb2 import Int64List, StringList, Value
+
+        def strings(values: list[str]) -> Value:
+            return Value(string_list_val=StringList(val=values))
+
+        data = []
+        for user, stamp, row in rows:
+            values = {
+                "recent_item_ids": strings(row["recent_item_ids"]),
+                "session_item_ids": strings(row["session_item_ids"]),
+                "session_started_at": Value(
+                    unix_timestamp_val=int(row["session_started_at"].timestamp())
+                ),
+                "last_event_at": Value(unix_timestamp_val=int(row["last_event_at"].timestamp())),
+                "session_events": Value(int64_val=row["session_events"]),
+                "events_30m": Value(int64_val=row["events_30m"]),
+                "event_ids": strings(row["event_ids"]),
+                "event_item_ids": strings(row["event_item_ids"]),
+                "event_times_ms": Value(int64_list_val=Int64List(val=row["event_times_ms"])),
+            }
+            key = EntityKey(join_keys=["user_id"], entity_values=[Value(string_val=user)])
+            data.append((key, values, stamp, None))
+        provider = self.store._get_provider()
+        provider.online_write_batch(self.store.config, self.lookup.view, data, progress=None)
+
+    def push(self, rows: list[tuple[str, datetime, dict[str, Any]]]) -> None:
+        """The same rows through Feast's documented path (`store.push`), for comparison."""
+        from feast.data_source import PushMode
+
+        frame = pd.DataFrame([{"user_id": u, "event_timestamp": t, **row} for u, t, row in rows])
+        self.store.push(SESSION_PUSH, frame, to=PushMode.ONLINE)
 
 
 def live_sessions(
@@ -144,12 +173,7 @@ def live_sessions(
 def _seen(row: dict[str, Any] | None) -> list[Seen]:
     if not row or not row.get("event_ids"):
         return []
-    return [
-        Seen(e, i, int(t))
-        for e, i, t in zip(
-            row["event_ids"], row["event_item_ids"], row["event_times_ms"], strict=True
-        )
-    ]
+    return list(zip(row["event_times_ms"], row["event_ids"], row["event_item_ids"], strict=True))
 
 
 def _distinct(items: list[str]) -> list[str]:

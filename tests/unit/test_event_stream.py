@@ -150,3 +150,20 @@ def test_the_stack_runs_its_own_broker_unless_one_is_configured(tmp_path):
     kafka = get_settings(data_dir=tmp_path, events={"broker": "kafka", "url": "kafka:9092"})
     assert "events-broker" not in [c.name for c in components(kafka)]
     assert "events-consumer" in [c.name for c in components(kafka)]
+
+
+def test_the_direct_session_write_stores_what_feasts_push_would(tmp_path):
+    from features.store import apply
+    from features.stream.session import SessionStore
+
+    settings = get_settings(data_dir=tmp_path / "data")
+    apply(settings)
+    sessions = SessionStore(settings)
+    row = merge(None, [event(1, 40), event(2, 3), event(3, 1, item="i1")], settings)
+    sessions.write([("direct", NOW, row)])
+    sessions.push([("pushed", NOW, row)])
+    found = sessions.lookup(["direct", "pushed"])
+    assert found.known == [True, True] and found.as_of[0] == found.as_of[1]
+    assert found.row(0) == found.row(1)
+    assert found.row(0)["event_ids"] == ["e3", "e2", "e1"]
+    assert found.row(0)["session_item_ids"] == ["i1", "i2"]
