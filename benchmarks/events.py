@@ -45,13 +45,14 @@ starts them. Shoppers are 5,000 simulated users over a catalogue of 1,000 items 
     floor       in this process, in fresh data folders, the consumer's steps on the 1-client
                 phase's very events, timed one by one: decoding the broker's messages (one per
                 POST), the raw-zone write (`zones.write_raw_events`) and the online write
-                (`SessionStore(settings).apply`, split into its reads, Feast's push and the
-                merge), in batches of 50 (one POST) and of the consumer's mean batch in the
-                8-client phase, each for up to `--floor-seconds` (10). The floor is the faster
-                online write; the stream's best rate is reported as a ratio of it (and of the
-                50-event one). And the online write per session row by what the row holds: the
-                same batches into 1,000 users never seen and into 1,000 users holding 200 events
-                (the most a session keeps), as returning shoppers' sessions come to.
+                (`SessionStore(settings).apply`, split into its reads, its write (the one
+                behind Feast's push) and the merge), in batches of 50 (one POST) and of the
+                consumer's mean batch in the 8-client phase, each for up to `--floor-seconds`
+                (10). The floor is the faster online write; the stream's best rate is reported
+                as a ratio of it (and of the 50-event one). And the online write per session row by what the row holds: the
+                same batches into 1,000 users never seen and into 1,000 users holding
+                KEEP_EVENTS (100) events (the most a session keeps), as returning shoppers'
+                sessions come to.
 
 Targets: >= 2,000 events/s sustained, click-to-feature p99 <= 1 s, 0 lost, 0 doubled. Everything
 shares the 2 cores (clients, gateway, broker, consumer, poller): figures move between runs.
@@ -331,7 +332,9 @@ def sustained(ctx: Ctx, clients: int, keep_events: int = 0) -> dict[str, Any]:
     from features.stream.zones import backlog_files
 
     args = ctx.args
-    history = min(200, len(ctx.accepted) / len(ctx.users))  # a session keeps 200 at most
+    from features.stream.session import KEEP_EVENTS
+
+    history = min(KEEP_EVENTS, len(ctx.accepted) / len(ctx.users))  # what a session keeps
     rows0, m0 = ctx.raw.refresh().rows, consumer_metrics()
     landed_rows = [0]
 
@@ -505,7 +508,9 @@ def latency(ctx: Ctx, rate: float, cap_s: float) -> dict[str, Any]:
             time.sleep(rng.uniform(0, 0.05))
         sender.close()
 
-    history = min(200, len(ctx.accepted) / len(ctx.users))
+    from features.stream.session import KEEP_EVENTS
+
+    history = min(KEEP_EVENTS, len(ctx.accepted) / len(ctx.users))
     m0 = consumer_metrics()
     end_at = [0.0]
     senders, _, bg_threads, (start,) = run_clients(
@@ -723,14 +728,14 @@ def instrument(sessions: Any) -> dict[str, float]:
         return run
 
     sessions.lookup = timed("lookup", sessions.lookup)
-    sessions.store.push = timed("push", sessions.store.push)
+    sessions.write = timed("push", sessions.write)  # the write behind Feast's push
     return spent
 
 
 def history_cost(ctx: Ctx, users: int = 1000, batch: int = 4000, batches: int = 4) -> dict:
     """The online write per user row by how much the row holds: the same batches (`batch`
     events over `users` users) into users never seen and into users whose sessions already hold
-    the most a session keeps (200 events), in a fresh store, in process."""
+    the most a session keeps (KEEP_EVENTS), in a fresh store, in process."""
     from core.events import Event
     from core.settings import get_settings
     from features import store
@@ -1002,7 +1007,7 @@ def where_time_goes(r: dict[str, Any]) -> str:
     online = big["online_ms_per_batch"]
     return (
         f"Where a consumer batch's time goes (the floor's {big['batch']:,}-event batch, "
-        f"{total:,.0f} ms): {parts}; of the online write, Feast's push "
+        f"{total:,.0f} ms): {parts}; of the online write, the write "
         f"{big['online_push_ms_per_batch'] / online:.0%}, the reads "
         f"{big['online_lookup_ms_per_batch'] / online:.0%}, the merge "
         f"{big['online_merge_ms_per_batch'] / online:.0%}. Its cost is per session row and grows "
@@ -1061,7 +1066,7 @@ def markdown(r: dict[str, Any]) -> str:
         "online store). The gateway accepts faster than the consumer lands, so the clients hold "
         f"back while more than {r.get('lag', 25000):,} accepted events are not in the raw zone "
         "(what the broker holds at most, so each phase drains in seconds); accepted/s is "
-        "therefore close to landed/s. Events per user held: how much of a session (200 events "
+        "therefore close to landed/s. Events per user held: how much of a session (100 events "
         "at most) each user's row already carried when the phase began.",
         "",
         "## Floor: the consumer's steps in process, same events, fresh online store",

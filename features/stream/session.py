@@ -81,6 +81,7 @@ class SessionStore:
         self.settings = settings
         self.store = feature_store(settings)
         self.lookup = OnlineLookup(settings, SESSION_VIEW, self.store)
+        self.view = self.lookup.view
         if settings.profile == "local":
             _write_ahead_log(self.store.config.online_store.path)
 
@@ -133,7 +134,7 @@ class SessionStore:
             key = EntityKey(join_keys=["user_id"], entity_values=[Value(string_val=user)])
             data.append((key, values, stamp, None))
         provider = self.store._get_provider()
-        provider.online_write_batch(self.store.config, self.lookup.view, data, progress=None)
+        provider.online_write_batch(self.store.config, self.view, data, progress=None)
 
     def push(self, rows: list[tuple[str, datetime, dict[str, Any]]]) -> None:
         """The same rows through Feast's documented path (`store.push`), for comparison."""
