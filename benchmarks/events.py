@@ -49,10 +49,10 @@ starts them. Shoppers are 5,000 simulated users over a catalogue of 1,000 items 
                 behind Feast's push) and the merge), in batches of 50 (one POST) and of the
                 consumer's mean batch in the 8-client phase, each for up to `--floor-seconds`
                 (10). The floor is the faster online write; the stream's best rate is reported
-                as a ratio of it (and of the 50-event one). And the online write per session row by what the row holds: the
-                same batches into 1,000 users never seen and into 1,000 users holding
-                KEEP_EVENTS (100) events (the most a session keeps), as returning shoppers'
-                sessions come to.
+                as a ratio of it (and of the 50-event one). And the online write per session
+                row by what the row holds: the same batches into 1,000 users never seen and
+                into 1,000 users holding KEEP_EVENTS (100) events (the most a session keeps),
+                as returning shoppers' sessions come to.
 
 Targets: >= 2,000 events/s sustained, click-to-feature p99 <= 1 s, 0 lost, 0 doubled. Everything
 shares the 2 cores (clients, gateway, broker, consumer, poller): figures move between runs.
