@@ -160,7 +160,7 @@ def test_a_stopped_broker_is_a_503_with_retry_after_and_nothing_accepted_is_lost
 
     sender = Sender(stream)
     thread = sender.stream_for(20, "shopper-broker")
-    time.sleep(3)
+    assert wait_for(lambda: len(sender.accepted) >= 100, 10, every_s=0.1)  # the stream flows
     stop(stream, "events-broker")  # on purpose: the supervisor leaves it down
     try:
         assert wait_for(lambda: sender.unavailable > 0, 15, every_s=0.1), (
@@ -177,7 +177,7 @@ def test_a_stopped_broker_is_a_503_with_retry_after_and_nothing_accepted_is_lost
 def test_a_consumer_killed_mid_batch_is_restarted_and_counts_reconcile(stream):
     sender = Sender(stream)
     thread = sender.stream_for(15, "shopper-consumer", per_batch=50)
-    time.sleep(3)
+    assert wait_for(lambda: len(sender.accepted) >= 500, 10, every_s=0.1)  # the stream flows
     pid = kill(stream, "events-consumer")
     assert restarted(stream, "events-consumer", pid), "the supervisor did not restart it"
     thread.join()
