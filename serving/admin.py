@@ -61,3 +61,13 @@ class GatewayAdmin:
 
     def recent(self, model: str, n: int = 100) -> list[dict[str, Any]]:
         return self._call("GET", "/admin/recent", params={"model": model, "n": n})
+
+    def experiments(self) -> dict[str, Any]:
+        return self._call("GET", "/admin/experiments")
+
+    def start_experiment(self, experiment: dict[str, Any]) -> dict[str, Any]:
+        return self._call("POST", "/admin/experiments", json=experiment)
+
+    def end_experiment(self, model: str, reason: str, winner: str = "control") -> dict[str, Any]:
+        body = {"model": model, "reason": reason, "winner": winner}
+        return self._call("POST", "/admin/experiments/end", json=body)

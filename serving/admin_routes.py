@@ -9,6 +9,11 @@ all answer 401.
     GET  /admin/stats     ?model&colour[&role=live|shadow][&since]: a window of answers (stats)
     GET  /admin/pairs     ?model[&since]: the mirrored pairs of answers
     GET  /admin/recent    ?model[&n=100]: the last answered requests
+    GET  /admin/experiments       each model's latest experiment (running or ended), or null
+    POST /admin/experiments       {model, id, treatment, share, metric, ...}: start one; both
+                                  colours then take traffic, split by unit (serving.experiments)
+    POST /admin/experiments/end   {model, reason, winner: control|treatment}: end it; all traffic
+                                  to the winner's colour, in one route change
 
 A missing or unknown model, colour or role, or a number that is not one, is a 400 that says what
 is allowed.
@@ -26,6 +31,7 @@ from aiohttp import web
 
 from core.settings import Settings
 
+from .experiments import ARMS, Experiment
 from .forwarding import as_json
 from .proxy import Gateway, error_response
 from .routing import COLOURS, MODELS
@@ -177,5 +183,50 @@ def admin_routes(gateway: Gateway) -> list[web.RouteDef]:
             raise web.HTTPBadRequest(text=f"n must be a whole number >= 1, not {n}")
         found = list(gateway.recent[model])[-n:]
         return web.json_response([{"path": p, "body": as_json(b)} for p, b in found])
+
+    @routes.get("/admin/experiments")
+    async def experiments(request: web.Request) -> web.Response:
+        found = {}
+        for model, route in gateway.routes.items():
+            experiment = route.experiment
+            found[model] = None if experiment is None else {
+                **experiment.to_dict(),
+                "quote_violations": gateway.quote_violations[experiment.id],
+            }  # fmt: skip
+        return web.json_response(found)
+
+    @routes.post("/admin/experiments")
+    async def start_experiment(request: web.Request) -> web.Response:
+        body = await json_body(request, "model", "id", "treatment", "share", "metric")
+        model, route = body["model"], gateway.routes[body["model"]]
+        treatment = one_of("treatment", body["treatment"], COLOURS)
+        if route.running_experiment is not None:
+            raise web.HTTPConflict(text=f"{model} already runs experiment "
+                                        f"{route.running_experiment.id}; end it first")  # fmt: skip
+        if route.active is None or treatment == route.active:
+            raise web.HTTPConflict(text=f"the treatment colour must be the idle one, not "
+                                        f"{route.active}")  # fmt: skip
+        if treatment not in route.slots:
+            raise web.HTTPConflict(text=f"{model} has no {treatment} slot")
+        share = float(body["share"])
+        if not 0 < share < 1:
+            raise web.HTTPBadRequest(text=f"share must be between 0 and 1, not {share}")
+        experiment = Experiment.from_dict(
+            {**body, "control": route.active, "started_at": time.time(), "status": "running"}
+        )
+        gateway.set_route(model, experiment=experiment, shadow=None, shadow_share=0.0)
+        log.info("%s: experiment %s started, %s of units to %s", model, experiment.id, share,
+                 treatment)  # fmt: skip
+        return web.json_response(experiment.to_dict())
+
+    @routes.post("/admin/experiments/end")
+    async def end_experiment(request: web.Request) -> web.Response:
+        body = await json_body(request, "model", "reason")
+        winner = one_of("winner", body.get("winner", "control"), ARMS)
+        model = body["model"]
+        if gateway.routes[model].running_experiment is None:
+            raise web.HTTPConflict(text=f"{model} has no running experiment")
+        route = gateway.end_experiment(model, str(body["reason"]), winner)
+        return web.json_response({"active": route.active, **route.experiment.to_dict()})
 
     return list(routes)

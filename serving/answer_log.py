@@ -5,7 +5,9 @@ write into answers/date=<day>/ (features.stream.zones).
     request_id   the X-Request-Id the caller sent, else one the gateway made; it comes back in
                  the answer's X-Request-Id header, for the shop to send with the events that
                  follow (`request_id`). A batch's elements are <id>:<position>.
-    at, path, model, version, colour, arm (an experiment's, later), status
+    at, path, model, version, colour, status
+    experiment, arm  the running experiment's id and the unit's assigned arm (control |
+                 treatment; serving.experiments), else empty
     user_id | item_id, store_id     who or what was asked about
     context      the rest of the request (k, current_item, category; cost, current_price...)
     item_ids, scores                a recommendation, in the order shown (position = index + 1)
@@ -51,22 +53,34 @@ def kept(request_id: str, share: float) -> bool:
 
 
 def answer_records(
-    path: str, model: str, colour: str, request_id: str, body: Any, answer: Any, status: int
+    path: str,
+    model: str,
+    colour: str,
+    request_id: str,
+    body: Any,
+    answer: Any,
+    status: int,
+    arm: str | None = None,
+    experiment: str | None = None,
+    positions: list[int] | None = None,
 ) -> list[dict[str, Any]]:
     """The log's records for one answered call (empty when either side is not what the
-    services' schemas promise: nothing is made up)."""
+    services' schemas promise: nothing is made up). `positions`: where a split batch's elements
+    stood in the batch asked (their ids are <request id>:<position>)."""
     at = datetime.now(UTC).isoformat()
-    base = {"at": at, "path": path, "model": model, "colour": colour, "status": status}
+    base = {"at": at, "path": path, "model": model, "colour": colour, "status": status,
+            "arm": arm, "experiment": experiment}  # fmt: skip
+    where = positions if positions is not None else range(1_000_000)
     pairs: list[tuple[str, dict, dict, str | None]] = []
     if path in ("/recommend", "/price") and isinstance(body, dict) and isinstance(answer, dict):
         pairs.append((request_id, body, answer, answer.get("model_version")))
     elif path == "/recommend_batch" and isinstance(body, dict) and isinstance(answer, list):
-        for i, (asked, one) in enumerate(zip(body.get("requests") or [], answer, strict=False)):
+        for i, asked, one in zip(where, body.get("requests") or [], answer, strict=False):
             pairs.append((f"{request_id}:{i}", asked, one, one.get("model_version")))
     elif path == "/price_batch" and isinstance(body, dict) and isinstance(answer, dict):
         version = answer.get("model_version")
-        for i, (asked, one) in enumerate(
-            zip(body.get("requests") or [], answer.get("results") or [], strict=False)
+        for i, asked, one in zip(
+            where, body.get("requests") or [], answer.get("results") or [], strict=False
         ):
             if isinstance(one, dict) and "price" in one:
                 pairs.append((f"{request_id}:{i}", asked, one, version))
@@ -104,14 +118,29 @@ class AnswerLog:
             records = records[: max(room, 0)]
         self.queue.extend(records)
 
-    def log(self, path, model, colour, request_id, body: bytes, payload: bytes, status) -> None:
+    def log(
+        self,
+        path,
+        model,
+        colour,
+        request_id,
+        body: bytes,
+        payload: bytes,
+        status,
+        arm=None,
+        experiment=None,
+        positions=None,
+    ) -> None:
         if status >= 400 or not kept(request_id, self.share):
             return
         try:
             asked, answer = json.loads(body), json.loads(payload)
         except ValueError:
             return
-        self.add(answer_records(path, model, colour, request_id, asked, answer, status))
+        records = answer_records(
+            path, model, colour, request_id, asked, answer, status, arm, experiment, positions
+        )
+        self.add(records)
 
     async def drain(self, bus_ready) -> None:
         """Publish what is queued every PUBLISH_EVERY_S, until cancelled. `bus_ready()` gives

@@ -16,6 +16,7 @@ This module puts the aiohttp application together; the parts are
     serving.admin_routes     /admin/..., behind the bearer token AISLE_ADMIN_TOKEN
     serving.events           POST /events: the shop's events onto the event stream
     serving.answer_log       a record of every answer, published on the event stream
+    serving.experiments      online experiments: units split by arm, guardrails watched
 
 An aiohttp server and client (keep-alive connection pools to every slot). /healthz and /metrics
 are open.
@@ -28,6 +29,7 @@ import logging
 
 from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
 
+from core.audit import AuditLog
 from core.settings import Settings, get_settings
 
 from .admin_routes import admin_guard, admin_routes
@@ -45,6 +47,12 @@ def create_app(settings: Settings | None = None) -> web.Application:
         client_max_size=settings.max_request_bytes, middlewares=[admin_guard(settings)]
     )
     app["gateway"] = gateway
+    audit = AuditLog(settings, who="gateway")
+
+    def audit_breach(experiment, reason: str) -> None:
+        audit.write(experiment.model, "experiment", "guardrail_breach", experiment=experiment.id,
+                    version=experiment.treatment_version, reason=reason,
+                    traffic_to=experiment.control)  # fmt: skip
 
     async def start(app: web.Application) -> None:
         gateway.session = ClientSession(
@@ -54,9 +62,10 @@ def create_app(settings: Settings | None = None) -> web.Application:
         app["health"] = asyncio.create_task(gateway.health.watch(gateway.session, gateway.routes))
         app["stream"] = asyncio.create_task(gateway.stream.keep_connected())
         app["answers"] = asyncio.create_task(gateway.answers.drain(gateway.stream.ready))
+        app["guardrails"] = asyncio.create_task(gateway.watch_guardrails(audit_breach))
 
     async def stop(app: web.Application) -> None:
-        for task in ("health", "stream", "answers"):
+        for task in ("health", "stream", "answers", "guardrails"):
             app[task].cancel()
         if not await gateway.answers.flush(gateway.stream.ready()):  # what is still queued
             log.warning("%d answer-log records not published", len(gateway.answers.queue))

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .experiments import ExperimentPolicy
 from .paths import PathsAndUrls
 from .policies import DataChecksPolicy, DriftPolicy, GatePolicy, PromotionPolicy
 from .stream import EventStream
@@ -194,6 +195,7 @@ class Settings(PathsAndUrls, BaseSettings):
         "first colour listed takes the traffic until a switch.",
     )
     events: EventStream = Field(default_factory=EventStream)
+    experiments: ExperimentPolicy = Field(default_factory=ExperimentPolicy)
     etl_block_mb: int = Field(
         default=16, gt=0, description="Megabytes of raw input validated per chunk; bounds memory."
     )

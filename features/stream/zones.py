@@ -122,6 +122,7 @@ ANSWER_SCHEMA = pa.schema(
         ("model", pa.string()),
         ("version", pa.string()),
         ("colour", pa.string()),
+        ("experiment", pa.string()),
         ("arm", pa.string()),
         ("status", pa.int64()),
         ("user_id", pa.string()),
