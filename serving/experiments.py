@@ -19,12 +19,15 @@ ends the experiment at once and sends all traffic to the champion.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from core.arms import arm_of
+
 ARMS = ("control", "treatment")
+__all__ = ["ARMS", "Experiment", "arm_of", "merge_batch", "quote_violations",
+           "split_batch", "unit_of"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -77,15 +80,6 @@ def unit_of(model: str, request: Any) -> str | None:
         return None if user is None else str(user)
     item, store = request.get("item_id"), request.get("store_id")
     return None if item is None or store is None else f"{item}|{store}"
-
-
-def arm_of(experiment_id: str, unit: str | None, share: float) -> str:
-    """The unit's arm: treatment when its hash falls below `share` (a request naming no unit is
-    control: it is refused by the slot anyway)."""
-    if unit is None:
-        return "control"
-    digest = hashlib.sha256(f"{experiment_id}:{unit}".encode()).digest()
-    return "treatment" if int.from_bytes(digest[:8], "big") / 2**64 < share else "control"
 
 
 def split_batch(experiment: Experiment, body: bytes) -> dict[str, tuple[list[int], bytes]] | None:

@@ -28,20 +28,33 @@ Import its public names from here. Its modules, in the order a run uses them:
   truth.py      the ground truth beside them (and `oracle_price`)
   shop.py       `simulate` and its `SimulatedShop`
   files.py      `write_shop`: the shop and its truth on disk
+  responses.py  `ResponseModel`: the same world's response to a model's answers (shown lists,
+                prices), drawn or in exact expectation
+  experiment_streams.py  `simulate_exposures`: an A/B experiment on that model, with its truth
 """
 
 from .config import DriftConfig, SimulatorConfig
+from .experiment_streams import POLICIES, ExperimentStreams, Policy, simulate_exposures
 from .files import write_shop
+from .responses import POSITION_DECAY, SESSION_VIEWS, ResponseModel, examination
 from .shop import SimulatedShop, simulate
 from .truth import oracle_price
 from .world import SEASON_PEAK_DAY
 
 __all__ = [
+    "POLICIES",
+    "POSITION_DECAY",
     "SEASON_PEAK_DAY",
+    "SESSION_VIEWS",
     "DriftConfig",
+    "ExperimentStreams",
+    "Policy",
+    "ResponseModel",
     "SimulatedShop",
     "SimulatorConfig",
+    "examination",
     "oracle_price",
     "simulate",
+    "simulate_exposures",
     "write_shop",
 ]
