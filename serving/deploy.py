@@ -26,6 +26,28 @@ def promoter(settings: Settings, who: str | None = None) -> Promoter:
     return Promoter(settings, slots_for(settings), GatewayAdmin(settings), AuditLog(settings, who))
 
 
+def experiment_runner(settings: Settings, who: str | None = None):
+    from .experiment_control import ExperimentRunner
+
+    return ExperimentRunner(
+        settings, slots_for(settings), GatewayAdmin(settings), AuditLog(settings, who)
+    )
+
+
+def start_experiment_step(
+    model: str, version: str | None, settings: Settings, who: str | None = None, **options: Any
+) -> dict[str, Any]:
+    """Start an experiment of `version` (None: the challenger) against the champion."""
+    return experiment_runner(settings, who).start(model, version, **options)
+
+
+def conclude_experiment_step(
+    model: str, action: str, reason: str, settings: Settings, who: str | None = None
+) -> dict[str, Any]:
+    """End the model's experiment by its decision: promote, or stop (champion keeps it all)."""
+    return experiment_runner(settings, who).conclude(model, action, reason)
+
+
 def promote_step(
     model: str, version: str | None, settings: Settings, who: str | None = None
 ) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """The `aisle` command: every pipeline stage as a command, the same functions the DAGs call.
-One module per command group (data, features, train, drift, price, serve, stack, system); this
-one assembles them and is the entry point."""
+One module per command group (data, features, train, drift, price, serve, experiment, stack,
+system); this one assembles them and is the entry point."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import typer
 
 from aisle.cli.data import data_app, etl, forget, replay_command, simulate_command, summary
 from aisle.cli.drift import drift_app
+from aisle.cli.experiment import experiment_app
 from aisle.cli.features import features_app
 from aisle.cli.notices import hide_library_notices
 from aisle.cli.price import price
@@ -42,6 +43,7 @@ app.command("price")(price)
 app.add_typer(serve_app, name="serve")
 app.command("promote")(promote)
 app.command("rollback")(rollback)
+app.add_typer(experiment_app, name="experiment")
 app.add_typer(stack_app, name="stack")
 app.command("demo")(demo)
 app.command("settings")(show_settings)
