@@ -10,6 +10,11 @@ an error rate or p99 over the limits (`AISLE_PROMOTION__*`) sends the traffic ba
 Only a promotion that survives the window moves the `champion` alias. A model's first version
 has nothing to shadow: it goes live in blue after its smoke test.
 
+**Experiment mode** (param `mode`, default `AISLE_PROMOTION__MODE`): the challenger is deployed
+and smoke-tested the same way, then it and the champion both take traffic, units split by a
+sticky hash (an online A/B test); the `experiment_monitor` DAG decides on what the shop earns,
+and its decision, not the flip after shadow, moves the `champion` alias.
+
 Every step, decision and reason is in the audit log, `data/serving/audit.jsonl` (who: this DAG
 run); the task's extra link opens the entry. The task fails, without retries, when the
 challenger was rejected or rolled back; its log says which check and why.
@@ -44,6 +49,12 @@ from aisle.assets import challenger_asset
         "version": Param(
             None, type=["null", "string"], description="registry version (empty: challenger)"
         ),
+        "mode": Param(
+            None,
+            type=["null", "string"],
+            enum=[None, "blue-green", "experiment"],
+            description="blue-green, or experiment (an A/B test decides); empty: the setting",
+        ),
     },
 )
 def promote_model() -> None:
@@ -52,12 +63,13 @@ def promote_model() -> None:
         from airflow.sdk.exceptions import AirflowFailException
 
         from core.settings import get_settings
-        from serving.deploy import promote_step, promotions_to_run
+        from serving.deploy import promote_or_experiment_step, promotions_to_run
 
         who = f"airflow:{dag_run.dag_id}/{dag_run.run_id}"  # the audit log's actor
         extras = [e.extra for events in (triggering_asset_events or {}).values() for e in events]
+        mode = (params or {}).get("mode")
         outcomes = [
-            promote_step(model, version, get_settings(), who)
+            promote_or_experiment_step(model, version, get_settings(), who, mode)
             for model, version in promotions_to_run(extras, params)
         ]
         failed = [o for o in outcomes if o["result"] in ("rejected", "rolled_back")]

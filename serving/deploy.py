@@ -55,6 +55,33 @@ def promote_step(
     return promoter(settings, who).promote(model, version).to_dict()
 
 
+def promote_or_experiment_step(
+    model: str,
+    version: str | None,
+    settings: Settings,
+    who: str | None = None,
+    mode: str | None = None,
+) -> dict[str, Any]:
+    """What promote_model does with a challenger, by `mode` (None: AISLE_PROMOTION__MODE):
+    blue-green promotion, or an experiment whose decision moves the alias later."""
+    if (mode or settings.promotion.mode) == "blue-green":
+        return promote_step(model, version, settings, who)
+    from .promotion import PromotionError
+
+    try:
+        experiment = start_experiment_step(model, version, settings, who)
+    except PromotionError as exc:
+        return {"model": model, "version": version, "result": "rejected", "reason": str(exc)}
+    return {
+        "model": model,
+        "version": experiment["treatment_version"],
+        "result": "experiment_started",
+        "reason": f"experiment {experiment['id']}: {experiment['share']:.0%} of units, "
+        f"judged on {experiment['metric']} by the experiment_monitor DAG",
+        "experiment": experiment["id"],
+    }
+
+
 def rollback_step(model: str, settings: Settings) -> dict[str, Any]:
     return promoter(settings).rollback(model).to_dict()
 

@@ -125,6 +125,10 @@ class Settings(PathsAndUrls, BaseSettings):
     pricing_schedule: str = Field(
         default="@weekly", description="When the pricing_training DAG retrains (cron)."
     )
+    experiments_schedule: str = Field(
+        default="@daily",
+        description="When the experiment_monitor DAG attributes outcomes and decides (a look).",
+    )
     pricing_valid_weeks: int = Field(
         default=8, gt=0, description="Weeks before the test window the pricing model tunes on."
     )
@@ -225,6 +229,7 @@ class Settings(PathsAndUrls, BaseSettings):
         "features_sweep_schedule",
         "recommender_schedule",
         "pricing_schedule",
+        "experiments_schedule",
     )
     @classmethod
     def _valid_cron(cls, value: str) -> str:

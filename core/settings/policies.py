@@ -5,6 +5,8 @@ nested delimiter, e.g. AISLE_GATE__PRICING_MARGIN=0.002."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 
@@ -86,6 +88,12 @@ class PromotionPolicy(BaseModel):
     (serving.promotion; Argo Rollouts' blue-green analysis). Set one with e.g.
     AISLE_PROMOTION__ANALYSIS_SECONDS=60."""
 
+    mode: Literal["blue-green", "experiment"] = Field(
+        "blue-green",
+        description="What promote_model does with a challenger: blue-green (shadow, flip, "
+        "analysis window, then the champion alias) or experiment (an online A/B test against "
+        "the champion; the experiment_monitor DAG's decision moves the alias).",
+    )
     ready_timeout_s: float = Field(180.0, gt=0, description="Wait this long for a slot's /readyz.")
     smoke_timeout_s: float = Field(10.0, gt=0, description="Timeout of each smoke request.")
     shadow_share: float = Field(
