@@ -16,6 +16,7 @@ from aisle.cli.features import features_app
 from aisle.cli.notices import hide_library_notices
 from aisle.cli.price import price
 from aisle.cli.serve import promote, rollback, serve_app
+from aisle.cli.shop import shop
 from aisle.cli.stack import demo, stack_app
 from aisle.cli.system import airflow, show_settings
 from aisle.cli.train import recommend, train_app
@@ -46,6 +47,7 @@ app.command("rollback")(rollback)
 app.add_typer(experiment_app, name="experiment")
 app.add_typer(stack_app, name="stack")
 app.command("demo")(demo)
+app.command("shop")(shop)
 app.command("settings")(show_settings)
 app.command("airflow", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(
     airflow
