@@ -9,7 +9,8 @@ write into answers/date=<day>/ (features.stream.zones).
     experiment, arm  the running experiment's id and the unit's assigned arm (control |
                  treatment; serving.experiments), else empty
     user_id | item_id, store_id     who or what was asked about
-    context      the rest of the request (k, current_item, category; cost, current_price...)
+    context      the rest of the request (k, current_item, category; cost, current_price...),
+                 and a quote's cost when the request gave none (the profit it earns)
     item_ids, scores                a recommendation, in the order shown (position = index + 1)
     price        a quote
     fallback     the answer was not personal / quoted on stale features
@@ -97,6 +98,8 @@ def answer_records(
             record["scores"] = [float(i.get("score", 0.0)) for i in items]
         if "price" in one:
             record["price"] = one["price"]
+            if one.get("cost") is not None:  # the cost the quote was made at: its profit
+                record["context"].setdefault("cost", one["cost"])
         record["fallback"] = bool(one.get("fallback", False))
         records.append(record)
     return records

@@ -22,12 +22,12 @@ class ExperimentPolicy(BaseModel):
     confidence: float = Field(
         0.95, gt=0.5, lt=1, description="Interval size of the sequential test (two-sided)."
     )
-    expected_units: int = Field(
-        2_000,
-        gt=1,
-        description="Units (both arms) the experiment plans to reach: the sequential test spends "
-        "its error over looks by the share of this reached; reaching it without a significant "
-        "difference stops the experiment for futility.",
+    expected_units: dict[str, int] = Field(
+        default_factory=lambda: {"recommender": 20_000, "pricing": 20_000},
+        description="Per model, the units (both arms) an experiment plans to reach: shoppers for "
+        "the recommender, shelf-days for pricing. The sequential test spends its error over the "
+        "looks by the share of this reached; reaching it without a significant difference stops "
+        "the experiment for futility.",
     )
     share: float = Field(0.5, gt=0, lt=1, description="Default share of units in the challenger.")
     primary_metric: dict[str, str] = Field(

@@ -84,6 +84,11 @@ class PathsAndUrls:
         return self.data_dir / "answers"
 
     @property
+    def outcomes_dir(self) -> Path:
+        """What each answer earned (monitoring.outcomes), one partition per model and day."""
+        return self.data_dir / "outcomes"
+
+    @property
     def broker_url(self) -> str:
         """The event stream's broker: AISLE_EVENTS__URL, else the stack's own NATS server."""
         if self.events.url:

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from monitoring.attribution import attribute_recommendations, summarise
+from monitoring.attribution import (
+    attribute_prices,
+    attribute_recommendations,
+    summarise,
+    summarise_prices,
+)
 
 T0 = datetime(2026, 12, 1, 12, tzinfo=UTC)
 
@@ -15,8 +21,8 @@ T0 = datetime(2026, 12, 1, 12, tzinfo=UTC)
 def answer(request_id, minutes, user, items, version="1", arm=None, path="/recommend"):
     return {
         "request_id": request_id, "at": T0 + timedelta(minutes=minutes), "path": path,
-        "model": "recommender", "version": version, "colour": "blue", "arm": arm,
-        "user_id": user, "item_ids": items,
+        "model": "recommender", "version": version, "colour": "blue", "experiment": None,
+        "arm": arm, "user_id": user, "item_ids": items,
     }  # fmt: skip
 
 
@@ -61,6 +67,16 @@ def test_each_event_goes_to_the_answer_it_names_or_the_last_that_showed_the_item
     assert outcomes["shown"].tolist() == [3, 2, 1]
 
 
+def test_counts_are_recommended_items_viewed_carted_and_bought(outcomes):
+    # r1: b viewed (last touch) and c viewed (named): two clicks; d was never shown by r1
+    assert outcomes[["clicks", "carts", "purchases"]].to_dict("index") == {
+        "r1": {"clicks": 2, "carts": 0, "purchases": 0},
+        "r2": {"clicks": 1, "carts": 0, "purchases": 1},
+        "r3": {"clicks": 0, "carts": 1, "purchases": 0},
+    }
+    assert "experiment" in outcomes.columns
+
+
 def test_the_summary_is_per_version_and_arm(outcomes):
     summary = summarise(outcomes.reset_index()).set_index("version")
     assert summary.loc["1", "answers"] == 2 and summary.loc["2", "answers"] == 1
@@ -75,3 +91,53 @@ def test_no_events_leave_every_answer_without_outcome():
     found = attribute_recommendations(answers, empty)
     assert found[["clicked", "carted", "purchased"]].to_numpy().tolist() == [[False] * 3]
     assert found["revenue"].tolist() == [0.0]
+
+
+def quote(request_id, minutes, item, price, cost=None, path="/price", version="3", arm="control"):
+    context = "{}" if cost is None else f'{{"cost": {cost}, "current_price": 9.0}}'
+    return {
+        "request_id": request_id, "at": T0 + timedelta(minutes=minutes), "path": path,
+        "model": "pricing", "version": version, "colour": "green", "experiment": "x1",
+        "arm": arm, "item_id": item, "store_id": "s1", "context": context, "price": price,
+        "item_ids": None,
+    }  # fmt: skip
+
+
+def test_a_quote_earns_the_sales_that_name_it_within_the_window():
+    answers = pd.DataFrame(
+        [
+            quote("q1", 0, "a", 4.0, cost=2.5),
+            quote("b1:0", 5, "b", 10.0, cost=6.0, path="/price_batch", arm="treatment"),
+            quote("b1:1", 5, "c", 3.0, path="/price_batch", arm="treatment"),  # no cost given
+            quote("b1:2", 5, "d", 3.0, path="/price_batch", arm="treatment"),  # no cost, no sale
+            answer("r1", 0, "u1", ["a"]),  # a recommendation: no quote
+        ]
+    )
+    till = "till"
+    events = pd.DataFrame(
+        [
+            event(10, till, "a", "purchase", request_id="q1", price=4.0, quantity=3),
+            event(20, till, "a", "purchase", request_id="q1", price=4.0),  # quantity 1
+            event(60 * 25, till, "a", "purchase", request_id="q1", price=4.0),  # after a day
+            event(30, till, "a", "purchase", price=4.0, quantity=5),  # names no quote
+            event(30, till, "b", "purchase", request_id="q1", price=4.0),  # q1 quoted a, not b
+            event(40, till, "a", "view", request_id="q1"),  # not a sale
+            event(50, till, "b", "purchase", request_id="b1:0", price=9.5, quantity=2),
+            event(50, till, "c", "purchase", request_id="b1:1", price=3.0),
+        ]
+    )
+    found = attribute_prices(answers, events, timedelta(days=1)).set_index("request_id")
+    assert list(found.index) == ["q1", "b1:0", "b1:1", "b1:2"]
+    assert found.loc["q1", ["units", "revenue", "profit"]].tolist() == [4, 16.0, 6.0]
+    assert found.loc["b1:0", ["units", "revenue", "profit"]].tolist() == [2, 19.0, 7.0]
+    assert found.loc["b1:0", "cost"] == 6.0 and found.loc["q1", "arm"] == "control"
+    assert found.loc["b1:1", ["units", "revenue"]].tolist() == [1, 3.0]
+    assert np.isnan(found.loc["b1:1", "profit"])  # sold at an unknown cost
+    assert found.loc["b1:2", ["units", "revenue", "profit"]].tolist() == [0, 0.0, 0.0]
+
+    summary = summarise_prices(found.reset_index()).set_index("arm")
+    assert summary.loc["control", ["quotes", "units", "revenue", "profit"]].tolist() == [
+        1, 4, 16.0, 6.0,
+    ]  # fmt: skip
+    assert summary.loc["treatment", ["quotes", "units", "profit_unknown"]].tolist() == [3, 3, 1]
+    assert summary.loc["treatment", "profit_per_quote"] == pytest.approx(7.0 / 2)
