@@ -187,23 +187,26 @@ def exposure_rows(
     of planned units reached) would spend it all at the first look. Pricing is therefore judged
     by shelf-day ("<shelf>@<date>", the day's quotes summed), with the shelf's mean daily
     pre-period value as covariate, which takes out most of what makes shelf-days of one shelf
-    alike; the arm stays the shelf's. benchmarks/experiments.py measures what this costs in
+    alike; the arm stays the shelf's, and the sample-ratio check counts shelves
+    (`randomised_unit`). benchmarks/experiments.py measures what this costs in
     coverage on a shop whose truth is known.
     """
     if model == "recommender":
         covariates = None if pre is None else pre[pre["unit"].isin(exposures["unit"])]
         return exposures, covariates
     day = pd.DatetimeIndex(exposures["at"]).tz_convert("UTC").strftime("%Y-%m-%d")
-    rows = exposures.assign(unit=exposures["unit"].astype(str) + "@" + day, shelf=exposures["unit"])
+    rows = exposures.assign(
+        unit=exposures["unit"].astype(str) + "@" + day, randomised_unit=exposures["unit"]
+    )
     if pre is None or pre_days <= 0:
-        return rows.drop(columns="shelf"), None
+        return rows, None
     daily = pre.set_index("unit")["pre"].astype(float) / pre_days
     units = rows.drop_duplicates("unit")
     covariates = pd.DataFrame(
         {"unit": units["unit"].to_numpy(),
-         "pre": daily.reindex(units["shelf"]).fillna(0.0).to_numpy()}
+         "pre": daily.reindex(units["randomised_unit"]).fillna(0.0).to_numpy()}
     )  # fmt: skip
-    return rows.drop(columns="shelf"), covariates
+    return rows, covariates
 
 
 def _looks(started: pd.Timestamp, until: pd.Timestamp) -> list[pd.Timestamp]:
