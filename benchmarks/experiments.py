@@ -7,7 +7,9 @@ decision, and the sample-ratio check on a broken split.
 Each replication is one experiment of `--days` days on the shop simulator's world
 (features/sources/simulator/experiment_streams.py): every exposure's answer comes from its
 unit's arm (the gateway's sticky hash, core/arms.py), the outcome is drawn from the simulator's
-own generative model, and both arms' expected outcomes are kept as the truth. The statistics are
+own generative model, and both arms' expected outcomes are kept as the truth. A unit is judged on
+its outcomes in the 24 h after its first exposure (AISLE_EXPERIMENTS__UNIT_WINDOW_HOURS), and
+the plan (expected units) is what a pilot run of the same traffic exposes. The statistics are
 the DAG's (monitoring/experiment_stats.py `run_looks`, through monitoring/experiment_analysis.py's
 exposure rows): spotify-confidence's group-sequential z-test with CUPED on each unit's
 pre-experiment value, one look at the end of every day, the decision rule of the DAG (promote on a
@@ -64,18 +66,14 @@ SCENARIOS = [
     Scenario("SRM 45/55", "recommendations", "affinity", "affinity", "purchases", 0.5, 0.55),
 ]
 PRE_DAYS = 7
+UNIT_WINDOW_HOURS = 24  # AISLE_EXPERIMENTS__UNIT_WINDOW_HOURS's default
 METRIC_COLUMN = {"purchases": "purchased", "profit": "profit", "clicks": "clicked"}
 
 
-def replicate(model, scenario: Scenario, seed: int, args) -> dict:
-    import numpy as np
-    import pandas as pd
-
+def streams_of(model, scenario: Scenario, seed: int, args):
     from features.sources.simulator.experiment_streams import simulate_exposures
-    from monitoring.experiment_analysis import exposure_rows
-    from monitoring.experiment_stats import Design, run_looks
 
-    streams = simulate_exposures(
+    return simulate_exposures(
         model,
         {"control": scenario.control, "treatment": scenario.treatment},
         days=args.days,
@@ -87,16 +85,37 @@ def replicate(model, scenario: Scenario, seed: int, args) -> dict:
         pre_days=PRE_DAYS,
         start_week=1,
     )
+
+
+def planned_units(model, scenario: Scenario, args) -> int:
+    """The plan a shop makes from its traffic: the units a pilot experiment (seed 10,000, not
+    one of the measured seeds) exposes in `--days` days (shoppers, or shelf-days)."""
+    from monitoring.experiment_analysis import exposure_rows
+
+    pilot = streams_of(model, scenario, 10_000, args)
+    rows, _ = exposure_rows(scenario.model, pilot.outcomes, None, 0)
+    return int(rows["unit"].nunique())
+
+
+def replicate(model, scenario: Scenario, seed: int, args, plan: int) -> dict:
+    import numpy as np
+    import pandas as pd
+
+    from monitoring.experiment_analysis import exposure_rows
+    from monitoring.experiment_stats import Design, look_statistics, run_looks
+
+    streams = streams_of(model, scenario, seed, args)
     column = METRIC_COLUMN[scenario.metric]
     outcomes = streams.outcomes.rename(columns={column: scenario.metric})
     pre = streams.pre[["unit", column]].rename(columns={column: "pre"})
     rows, covariates = exposure_rows(scenario.model, outcomes, pre, PRE_DAYS)
     start = outcomes["at"].min().normalize()
     looks = [start + pd.Timedelta(days=d + 1) for d in range(args.days)]
-    # The plan a shop would make: a day's traffic times the days (shoppers, or shelf-days).
-    daily = args.visitors if scenario.kind == "recommendations" else args.shelves
     design = Design(
-        confidence=0.95, expected_units=daily * args.days, treatment_share=scenario.share
+        confidence=0.95,
+        expected_units=plan,
+        treatment_share=scenario.share,
+        unit_window=pd.Timedelta(hours=UNIT_WINDOW_HOURS),
     )
     began = time.perf_counter()
     analysis, _ = run_looks(rows, looks, scenario.metric, design, covariates)
@@ -104,10 +123,13 @@ def replicate(model, scenario: Scenario, seed: int, args) -> dict:
     # The decision a daily monitor takes: the first look whose verdict is not "continue".
     first = _first_decision(analysis, design)
     truth = streams.truth
-    true_effect = float(
-        (truth[f"{column}_treatment"] - truth[f"{column}_control"]).sum() / _truth_units(
-            scenario, truth, args.days)
+    # The truth of the same estimand: each exposure's expected treatment-minus-control outcome,
+    # through the same rows and unit window, averaged over the units at the last look.
+    truth = look_statistics(
+        rows.assign(effect=rows[f"true_effect_{column}"]), looks[-1:], "effect",
+        window=design.unit_window,
     )  # fmt: skip
+    true_effect = float(truth["y_sum"].sum() / truth["n"].sum())
     last = analysis.iloc[-1]
     return {
         "seed": seed,
@@ -124,11 +146,6 @@ def replicate(model, scenario: Scenario, seed: int, args) -> dict:
         "analysis_seconds": seconds,
         "control_mean": float(np.asarray(last["mean_control"])),
     }
-
-
-def _truth_units(scenario: Scenario, truth, days: int) -> int:
-    """The analysis's units: shoppers, or shelf-days (a shelf is priced once a day)."""
-    return len(truth) if scenario.kind == "recommendations" else int(truth["exposures"].sum())
 
 
 def _first_decision(analysis, design) -> tuple[str, int | None]:
@@ -189,9 +206,11 @@ def main() -> None:
     results = []
     for scenario in SCENARIOS:
         began = time.perf_counter()
-        runs = [replicate(model, scenario, seed, args) for seed in range(args.reps)]
+        plan = planned_units(model, scenario, args)
+        runs = [replicate(model, scenario, seed, args, plan) for seed in range(args.reps)]
         summary = summarise(scenario, runs)
         summary["seconds"] = round(time.perf_counter() - began, 1)
+        summary["planned_units"] = plan
         results.append(summary)
         print(summary, flush=True)
 

@@ -104,6 +104,7 @@ def analyse_experiment(
         confidence=settings.experiments.confidence,
         expected_units=settings.experiments.expected_units[model],
         treatment_share=float(experiment["share"]),
+        unit_window=unit_window(settings),
     )
     pre = _pre_period(settings, model, metric, started)
     randomised = exposures  # by the unit the gateway hashed: shoppers, shelves
@@ -114,7 +115,8 @@ def analyse_experiment(
     # run_looks decides on the guardrails but returns only the primary's frame: the report shows
     # them too, so each is analysed again as run_looks does it (without covariates)
     guardrail_frames = {
-        name: analyse(look_statistics(exposures, looks, name), design) for name in guardrails
+        name: analyse(look_statistics(exposures, looks, name, window=design.unit_window), design)
+        for name in guardrails
     }
     seen = randomised[randomised["at"] <= looks[-1]]
     result = ExperimentAnalysis(
@@ -158,6 +160,12 @@ def _require_known(exposures: pd.DataFrame, metrics: list[str], experiment_id: s
                 "(a quote that sold without a cost in its request has no profit: the answer "
                 "log keeps the request's cost only); judge it on units or revenue instead"
             )
+
+
+def unit_window(settings: Settings) -> pd.Timedelta | None:
+    """The settings' unit window (experiment_stats.Design.unit_window), None when 0."""
+    hours = settings.experiments.unit_window_hours
+    return pd.Timedelta(hours=hours) if hours > 0 else None
 
 
 def _pre_period(

@@ -93,8 +93,10 @@ class ExperimentRunner(Promoter):
             "treatment_version": version,
             "unit": UNITS[model],
         }
-        self.audit.write(model, "experiment", "started", version=version,
-                         previous_version=live_version, **experiment)  # fmt: skip
+        details = {k: v for k, v in experiment.items() if k not in ("model", "id")}
+        self.audit.write(model, "experiment", "started", experiment=experiment["id"],
+                         version=version, previous_version=live_version,
+                         **{k: v for k, v in details.items() if "version" not in k})  # fmt: skip
         return self.admin.start_experiment(experiment)
 
     def conclude(self, model: str, action: str, reason: str) -> dict[str, Any]:

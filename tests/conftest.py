@@ -41,6 +41,7 @@ SHARED_GROUPS = {
     "tests/serving/test_cluster.py": "serving-cluster",
     "tests/serving/test_schemathesis.py": "serving-cluster",
     "tests/serving/test_events.py": "serving-cluster",
+    "tests/serving/test_experiments.py": "serving-cluster",
     "tests/integration/test_production.py": "host-services",
     "tests/unit/test_store.py": "host-services",
     "tests/unit/test_pricing_features.py": "host-services",

@@ -51,13 +51,15 @@ def stream(n=800, days=4, effect=0.0, share=0.5, seed=0, pre_noise=None):
     return outcomes, looks, pre
 
 
+HAND_MADE = [  # unit, arm, hours after T0, value
+    ("a", "control", 1, 1.0), ("a", "control", 30, 2.0), ("b", "control", 2, 5.0),
+    ("c", "treatment", 3, 4.0), ("d", "treatment", 26, 1.0), ("e", "treatment", 5, 3.0),
+    ("e", "treatment", 80, 9.0),  # after the last look: counts in no look
+]  # fmt: skip
+
+
 def test_statistics_are_cumulative_unit_sums_per_arm():
-    rows = [  # unit, arm, hours after T0, value
-        ("a", "control", 1, 1.0), ("a", "control", 30, 2.0), ("b", "control", 2, 5.0),
-        ("c", "treatment", 3, 4.0), ("d", "treatment", 26, 1.0), ("e", "treatment", 5, 3.0),
-        ("e", "treatment", 80, 9.0),  # after the last look: counts in no look
-    ]  # fmt: skip
-    outcomes = pd.DataFrame(rows, columns=["unit", "arm", "at", "clicks"])
+    outcomes = pd.DataFrame(HAND_MADE, columns=["unit", "arm", "at", "clicks"])
     outcomes["at"] = T0 + pd.to_timedelta(outcomes["at"], unit="h")
     covariates = pd.DataFrame({"unit": ["a", "c", "d"], "pre": [1.0, 2.0, 3.0]})  # b, e: 0
     stats = look_statistics(outcomes, [T0 + DAY, T0 + 2 * DAY], "clicks", covariates)
@@ -72,6 +74,17 @@ def test_statistics_are_cumulative_unit_sums_per_arm():
         3, 8.0, 5.0, 13.0, 11.0,
     ]  # fmt: skip
     assert stats["at"].iloc[0] == T0 + DAY
+
+
+def test_a_window_values_each_unit_once_it_is_final():
+    outcomes = pd.DataFrame(HAND_MADE, columns=["unit", "arm", "at", "clicks"])
+    outcomes["at"] = T0 + pd.to_timedelta(outcomes["at"], unit="h")
+    stats = look_statistics(outcomes, [T0 + DAY, T0 + 2 * DAY], "clicks", window=DAY)
+    # Every unit enters a day after its first exposure, so none by look 0; d (first seen at 26 h)
+    # not by look 1 either; a's 30 h and e's 80 h exposures fall outside their windows.
+    got = stats.set_index(["look", "arm"])[["n", "y_sum", "y_sumsq"]]
+    assert got.index.tolist() == [(1, "control"), (1, "treatment")]
+    assert got.to_numpy().tolist() == [[2, 6.0, 26.0], [2, 7.0, 25.0]]
 
 
 def test_a_look_with_fewer_than_two_units_in_an_arm_is_left_out():
@@ -102,12 +115,17 @@ def test_a_strong_effect_is_detected_and_covered():
 
 def test_an_a_a_stream_is_rarely_significant():
     design = Design(expected_units=800)
+    # A 12-hour window makes each unit's value final when it enters: the condition under which
+    # the library's unit-count information fractions are right (Design.unit_window).
+    half_day = pd.Timedelta(hours=12)
     significant = [
-        analyse(look_statistics(*stream(seed=seed)[:2], "profit"), design)["significant"]
+        analyse(look_statistics(*stream(seed=seed)[:2], "profit", window=half_day), design)[
+            "significant"
+        ]
         for seed in range(10, 16)
     ]
     # The alpha-spending test keeps P(significant at any look) <= 5 % per A/A stream, so 2 or
-    # more of 6 streams has a-priori probability <= 3.3 %; these seeds have none.
+    # more of 6 streams has a-priori probability <= 3.3 %.
     assert sum(s.any() for s in significant) <= 1
     assert sum(s.sum() for s in significant) <= 2
 
@@ -198,6 +216,24 @@ def test_run_looks_before_any_usable_look_continues():
     outcomes, looks, _ = stream(n=3, days=2, seed=8)
     frame, decision = run_looks(outcomes, looks, "profit", Design())
     assert frame.empty and decision == Decision("continue", decision.reason, None)
+
+
+def test_a_look_where_nothing_varies_yet_says_nothing():
+    outcomes = pd.DataFrame(
+        {
+            "unit": list("abcdefgh"),
+            "arm": ["control", "treatment"] * 4,
+            "at": [T0 + pd.Timedelta(hours=h) for h in (1, 2, 3, 4, 30, 31, 32, 33)],
+            "clicks": [0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 1.0],
+        }
+    )
+    frame = analyse(look_statistics(outcomes, [T0 + DAY, T0 + 2 * DAY], "clicks"), Design())
+    # Look 0: every unit at 0 clicks, std err 0; the library's point interval would claim
+    # certainty, so the look reports an unbounded interval and no significance.
+    assert frame["std_err"].iloc[0] == 0 and not frame["significant"].iloc[0]
+    assert frame[["lower", "upper"]].iloc[0].tolist() == [-np.inf, np.inf]
+    assert np.isfinite(frame[["lower", "upper"]].iloc[1]).all()
+    assert frame["significant"].dtype == bool
 
 
 def frame_at(**last) -> pd.DataFrame:

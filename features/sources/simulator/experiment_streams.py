@@ -78,7 +78,8 @@ class ExperimentStreams(NamedTuple):
     outcomes: one row per exposure (a visit, or a shelf-day), ordered by `at`: unit, arm, at (UTC;
       a visit's moment by the hour-of-day traffic, a shelf-day's midnight), then clicked (0/1),
       purchased (recommended items bought) and revenue; or price (the one shown), units, revenue
-      and profit.
+      and profit; and true_effect_<metric>: the expected outcome of the treatment's answer to
+      that exposure minus the control's (so a truth can follow any windowing the analysis uses).
     truth: one row per exposed unit: unit, arm, exposures, and per metric m the expectation summed
       over the unit's exposures under each policy, m_control and m_treatment. The true average
       treatment effect per unit is mean(m_treatment - m_control); per exposure, divide the sums
@@ -146,7 +147,10 @@ def simulate_exposures(
         for (m, a), values in expected.items():
             sums[f"{m}_{a}"] += np.bincount(unit, values, minlength=n_units)
         offset = _seconds(kind, len(unit), r_time)
-        rows.append(pd.DataFrame({"unit": unit, "day": d, "second": offset, **drawn}))
+        effects = {  # per exposure, what the treatment's answer is expected to add
+            f"true_effect_{m}": expected[(m, ARMS[1])] - expected[(m, ARMS[0])] for m in metrics
+        }
+        rows.append(pd.DataFrame({"unit": unit, "day": d, "second": offset, **drawn, **effects}))
 
     outcomes = pd.concat(rows, ignore_index=True)
     at = day0 + pd.to_timedelta(outcomes.pop("day") * DAY + outcomes.pop("second"), unit="s")
