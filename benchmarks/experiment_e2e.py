@@ -106,9 +106,14 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=15.0, help="shop requests a second")
     args = parser.parse_args()
 
-    from datetime import UTC, datetime, timedelta
+    folder = WORK / "experiment_e2e"
+    shutil.rmtree(folder, ignore_errors=True)
+    settings = settings_for(folder)
+    from aisle import airflow_env
 
-    from mlflow import MlflowClient
+    airflow_env.configure(settings)  # before Airflow is imported: it reads its home then
+    os.environ.update(settings.secrets_env())  # the DAG's tasks act with the admin token
+    from datetime import UTC, datetime, timedelta
 
     from aisle.responsive_shop import ResponsiveShop
     from aisle.stack import stop, up_event_stream
@@ -118,9 +123,6 @@ def main() -> None:
     from serving.deploy import start_experiment_step
     from training.tracking import CHAMPION, point_at_store
 
-    folder = WORK / "experiment_e2e"
-    shutil.rmtree(folder, ignore_errors=True)
-    settings = settings_for(folder)
     began = time.perf_counter()
     prepare(settings, "simulator")
     champion, challenger = register_models(settings)
@@ -137,6 +139,8 @@ def main() -> None:
         # the DAG's interval: the whole UTC day the experiment ran in (intervals are days)
         day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         tasks = run_monitor_dag(settings, day, day + timedelta(days=1))
+        from mlflow import MlflowClient
+
         point_at_store(settings)
         alias = MlflowClient().get_model_version_by_alias("recommender", CHAMPION).version
         audit = [

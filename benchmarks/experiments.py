@@ -8,7 +8,8 @@ Each replication is one experiment of `--days` days on the shop simulator's worl
 (features/sources/simulator/experiment_streams.py): every exposure's answer comes from its
 unit's arm (the gateway's sticky hash, core/arms.py), the outcome is drawn from the simulator's
 own generative model, and both arms' expected outcomes are kept as the truth. A unit is judged on
-its outcomes in the 24 h after its first exposure (AISLE_EXPERIMENTS__UNIT_WINDOW_HOURS), and
+its outcomes in the 24 h (a shopper) or 7 days (a shelf) after its first exposure
+(AISLE_EXPERIMENTS__UNIT_WINDOW_HOURS), and
 the plan (expected units) is what a pilot run of the same traffic exposes. The statistics are
 the DAG's (monitoring/experiment_stats.py `run_looks`, through monitoring/experiment_analysis.py's
 exposure rows): spotify-confidence's group-sequential z-test with CUPED on each unit's
@@ -66,7 +67,7 @@ SCENARIOS = [
     Scenario("SRM 45/55", "recommendations", "affinity", "affinity", "purchases", 0.5, 0.55),
 ]
 PRE_DAYS = 7
-UNIT_WINDOW_HOURS = 24  # AISLE_EXPERIMENTS__UNIT_WINDOW_HOURS's default
+UNIT_WINDOW_HOURS = {"recommender": 24, "pricing": 168}  # AISLE_EXPERIMENTS__UNIT_WINDOW_HOURS
 METRIC_COLUMN = {"purchases": "purchased", "profit": "profit", "clicks": "clicked"}
 
 
@@ -115,7 +116,7 @@ def replicate(model, scenario: Scenario, seed: int, args, plan: int) -> dict:
         confidence=0.95,
         expected_units=plan,
         treatment_share=scenario.share,
-        unit_window=pd.Timedelta(hours=UNIT_WINDOW_HOURS),
+        unit_window=pd.Timedelta(hours=UNIT_WINDOW_HOURS[scenario.model]),
     )
     began = time.perf_counter()
     analysis, _ = run_looks(rows, looks, scenario.metric, design, covariates)
@@ -154,7 +155,7 @@ def _first_decision(analysis, design) -> tuple[str, int | None]:
     for end in range(1, len(analysis) + 1):
         decision = decide(analysis.iloc[:end], design)
         if decision.action != "continue":
-            return decision.action, end
+            return decision.action, int(analysis.iloc[end - 1]["look"]) + 1  # days in
     return "continue", None
 
 

@@ -53,12 +53,15 @@ from core.settings import get_settings
 def experiment_monitor() -> None:
     @task
     def attribute(params=None, data_interval_start=None, data_interval_end=None) -> dict:
+        from datetime import datetime
+
         from monitoring.outcomes import attribute_interval
 
         start = (params or {}).get("start") or data_interval_start
         end = (params or {}).get("end") or data_interval_end
-        return attribute_interval(get_settings(), pendulum.parse(str(start)),
-                                  pendulum.parse(str(end)))  # fmt: skip
+        # plain datetimes: pandas does not compare its UTC with pendulum's
+        start, end = (datetime.fromisoformat(str(t).replace(" ", "T")) for t in (start, end))
+        return attribute_interval(get_settings(), start, end)
 
     @task
     def decide(attributed: dict) -> list[dict]:

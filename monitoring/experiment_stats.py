@@ -160,10 +160,6 @@ def look_statistics(
             raise ValueError("covariates has more than one row for some unit")
         x = pre.set_index("unit")["pre"].astype(float).reindex(units).fillna(0.0).to_numpy()
 
-    if "randomised_unit" in outcomes:
-        split = outcomes["randomised_unit"].astype(str).to_numpy()
-        first_of_split = pd.Series(first_look).where(keep).groupby(split).min()
-        split_treated = pd.Series(treated).groupby(split).max()
     rows = []
     for arm, in_arm in zip(ARMS, (~is_treated, is_treated), strict=True):
         mask = exposed & in_arm[:, None]
@@ -176,11 +172,6 @@ def look_statistics(
             "x_sumsq": (xm**2).sum(axis=0),
             "xy_sum": (xm * ym).sum(axis=0),
         }
-        if "randomised_unit" in outcomes:
-            mine = first_of_split[split_treated == (arm == ARMS[1])].dropna().to_numpy()
-            stats["randomised"] = (mine[:, None] <= np.arange(len(times))[None, :]).sum(axis=0)
-        else:
-            stats["randomised"] = stats["n"]
         rows.append(pd.DataFrame({"look": np.arange(len(times)), "at": times, "arm": arm, **stats}))
     out = pd.concat(rows, ignore_index=True)
     enough = out.groupby("look")["n"].transform("min") >= 2
@@ -228,8 +219,7 @@ def analyse(stats: pd.DataFrame, design: Design) -> pd.DataFrame:
         raise ValueError(f"stats has unknown arm(s) {unknown}; expected {list(ARMS)}")
     if stats.empty:  # too early: no look has two units in each arm yet
         return pd.DataFrame(columns=RESULT_COLUMNS)
-    values = [*STAT_COLUMNS, "randomised"] if "randomised" in stats else STAT_COLUMNS
-    wide = stats.pivot(index="look", columns="arm", values=values).sort_index()
+    wide = stats.pivot(index="look", columns="arm", values=STAT_COLUMNS).sort_index()
     if wide.isna().any().any():
         raise ValueError("every look in stats needs one row for each arm")
     at = stats.drop_duplicates("look").set_index("look")["at"].reindex(wide.index)
@@ -250,10 +240,9 @@ def analyse(stats: pd.DataFrame, design: Design) -> pd.DataFrame:
     })  # fmt: skip
     out["relative_effect"] = out["effect"] / mean_c.where(mean_c != 0)
     out["significant"] = lib[IS_SIGNIFICANT].astype(bool)
-    split = wide["randomised"] if "randomised" in stats else wide["n"]
     out["srm_p"] = [
         sample_ratio_p(int(c), int(t), design.treatment_share)
-        for c, t in zip(split[ARMS[0]], split[ARMS[1]], strict=True)
+        for c, t in zip(n_c, n_t, strict=True)
     ]
     out["variance_reduction"] = lib[VARIANCE_REDUCTION].astype(float)
     out["std_err"] = lib[STD_ERR].astype(float)

@@ -30,13 +30,15 @@ class ExperimentPolicy(BaseModel):
         "the experiment for futility.",
     )
     share: float = Field(0.5, gt=0, lt=1, description="Default share of units in the challenger.")
-    unit_window_hours: float = Field(
-        24.0,
-        ge=0,
-        description="A unit is judged on its outcomes over this window after its first answer, "
-        "and counts once the window has closed: a value that still grows after the unit "
-        "entered would break the sequential test's error spending (measured: 8.5 % A/A false "
-        "positives without, 4.5 % with 24 h). 0: every outcome up to the look.",
+    unit_window_hours: dict[str, float] = Field(
+        default_factory=lambda: {"recommender": 24.0, "pricing": 168.0},
+        description="Per model, a unit is judged on its outcomes over this window after its first "
+        "answer, and counts once the window has closed (0: every outcome up to the look). A "
+        "value still growing after its unit counted breaks the sequential test's error spending "
+        "(measured on a shopper's purchases: 8.5 % A/A false positives without, 4.5 % with "
+        "24 h). Shelves are all priced from the first day, so their count never grows: a "
+        "pricing experiment is decided once, on each shelf's first week (a frozen value read "
+        "again at later looks adds no false positive).",
     )
     primary_metric: dict[str, str] = Field(
         default_factory=lambda: {"recommender": "purchases", "pricing": "profit"},

@@ -154,6 +154,9 @@ def write_outcomes(settings, frame):
 
 
 def test_a_strong_effect_is_promoted_and_reported(settings):
+    # the plan is this experiment's 300 shoppers: by the last look the test has spent its alpha
+    plan = settings.experiments.model_copy(update={"expected_units": {"recommender": 300}})
+    settings = settings.model_copy(update={"experiments": plan})
     start = datetime(2026, 5, 1, 6, tzinfo=UTC)
     write_outcomes(settings, exposures("e7", start))
     experiment = {
@@ -225,7 +228,8 @@ def test_a_pricing_experiment_counts_shelves_and_needs_known_costs(settings):
     start = datetime(2026, 6, 1, tzinfo=UTC)
     experiment = {"id": "p7", "model": "pricing", "share": 0.5, "metric": "profit",
                   "started_at": start.timestamp(), "status": "running"}  # fmt: skip
-    looks = [pd.Timestamp(start + timedelta(days=d)) for d in (1, 2, 3)]
+    # a shelf counts once its first week is over (AISLE_EXPERIMENTS__UNIT_WINDOW_HOURS)
+    looks = [pd.Timestamp(start + timedelta(days=d)) for d in (1, 8, 9)]
     write_quotes(settings, shelves("p7", start))
 
     analysis = analyse_experiment(settings, experiment, looks, write=False)
