@@ -42,15 +42,13 @@ def _to_decide(settings: Settings, experiments: dict[str, Any]) -> list[dict[str
 
 def decide_step(settings: Settings, looks: list[pd.Timestamp] | None = None) -> list[dict]:
     """The decision of every experiment to decide, at `looks` (None: one per day since its start
-    and one now), with its report."""
+    and one now), with its report (HTML and MLflow run, written by the analysis)."""
     from monitoring.experiment_analysis import analyse_experiment
-    from monitoring.experiment_report import write_report
     from serving.admin import GatewayAdmin
 
     decisions = []
     for experiment in _to_decide(settings, GatewayAdmin(settings).experiments()):
-        analysis = analyse_experiment(settings, experiment, looks)
-        report = write_report(analysis)
+        analysis = analyse_experiment(settings, experiment, looks)  # writes the report too
         decision = analysis.decision
         action, reason = decision.action, decision.reason
         if experiment["status"] != "running":  # the gateway already ended it on a guardrail
@@ -63,8 +61,8 @@ def decide_step(settings: Settings, looks: list[pd.Timestamp] | None = None) -> 
                 "action": action,
                 "reason": reason,
                 "look": decision.look,
-                "report": str(report),
-                "mlflow_run_id": getattr(analysis, "mlflow_run_id", None),
+                "report": str(analysis.report),
+                "mlflow_run_id": analysis.mlflow_run_id,
             }
         )
     return decisions

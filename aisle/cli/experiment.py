@@ -117,8 +117,8 @@ def status(
         console.print(table)
         decision = analysis.decision
         console.print(f"  decision: [bold]{decision.action}[/bold] — {decision.reason}")
-        if analysis.report_path:
-            console.print(f"  report: {analysis.report_path}")
+        if analysis.report:
+            console.print(f"  report: {analysis.report}")
 
 
 @experiment_app.command("stop")
