@@ -107,14 +107,18 @@ def status(
         )
         analysis = analyse_experiment(settings, experiment)
         rows = status_table(analysis)
-        if not rows:
+        if rows:
+            table = Table(*rows[0].keys())
+            for row in rows:
+                table.add_row(*(str(v) for v in row.values()))
+            console.print(table)
+        elif not sum(analysis.exposures.values()):
             console.print("  no outcomes attributed yet (the experiment_monitor DAG attributes "
                           "each interval)")  # fmt: skip
-            continue
-        table = Table(*rows[0].keys())
-        for row in rows:
-            table.add_row(*(str(v) for v in row.values()))
-        console.print(table)
+        else:
+            answers = sum(analysis.exposures.values())
+            console.print(f"  {answers} answers attributed; no unit's window has closed yet "
+                          "(AISLE_EXPERIMENTS__UNIT_WINDOW_HOURS)")  # fmt: skip
         decision = analysis.decision
         console.print(f"  decision: [bold]{decision.action}[/bold] — {decision.reason}")
         if analysis.report:
