@@ -166,7 +166,7 @@ def main() -> None:
         "champion_before": champion,
         "challenger": challenger,
         "champion_after": alias,
-        "decision": decision.get("action"),
+        "decision": decision.get("decided"),
         "reason": decision.get("reason"),
         "dag_tasks": tasks,
         "failed_requests": failed,

@@ -107,7 +107,7 @@ class ExperimentRunner(Promoter):
         version = experiment["treatment_version"]
         details = {"experiment": experiment["id"], "version": version,
                    "previous_version": experiment["control_version"]}  # fmt: skip
-        self.audit.write(model, "experiment", "decision", action=action, reason=reason, **details)
+        self.audit.write(model, "experiment", "decision", decided=action, reason=reason, **details)
         if experiment["status"] == "running":
             winner = "treatment" if action == PROMOTE else "control"
             self.admin.end_experiment(model, f"{action}: {reason}", winner)
@@ -130,7 +130,7 @@ class ExperimentRunner(Promoter):
             return outcome.to_dict()
         self.admin.set_slot(model, experiment["treatment"], None)
         self.slots.stop(model, experiment["treatment"])
-        self.audit.write(model, "experiment", "stopped", action=action, **details)
+        self.audit.write(model, "experiment", "stopped", decided=action, **details)
         return Outcome(model, str(version), experiment["control_version"], "rejected",
                        f"experiment {experiment['id']}: {action}: {reason}",
                        experiment["control"]).to_dict()  # fmt: skip
