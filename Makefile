@@ -87,6 +87,8 @@ bench: data
 	$(BIN)/python benchmarks/drift_replays.py
 	$(BIN)/python benchmarks/replay.py
 	$(BIN)/python benchmarks/loop.py
+	$(BIN)/python benchmarks/experiments.py
+	$(BIN)/python benchmarks/experiment_e2e.py
 
 clean:
 	rm -rf $(VENV) $(DATA_DIR)

@@ -37,8 +37,11 @@ def settings_for(folder):
         admin_token=secrets.token_hex(16),
         api_keys=["e2e-" + secrets.token_hex(4)],
         events={"broker_port": 18830, "consumer_port": 18832},
+        # time runs fast in this shop (a simulated day is 30 s): a shopper is judged on the
+        # minute after their first answer, and the plan is what 2 minutes of traffic reach
         experiments={
-            "expected_units": {"recommender": 1_500, "pricing": 1_500},
+            "expected_units": {"recommender": 800, "pricing": 800},
+            "unit_window_hours": {"recommender": 1 / 60, "pricing": 168},
             "pre_period_days": 0,
         },
     )

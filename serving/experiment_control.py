@@ -63,7 +63,7 @@ class ExperimentRunner(Promoter):
             raise PromotionError(
                 f"{model} has no live version to compare with: promote a first one"
             )
-        live_version = route["colours"][live]["version"]
+        live_version = route["colours"][live]["version"] or self._champion_version(model)
         if str(live_version) == version:
             raise PromotionError(f"{model} version {version} is already live")
         idle = other(live)
@@ -98,6 +98,18 @@ class ExperimentRunner(Promoter):
                          version=version, previous_version=live_version,
                          **{k: v for k, v in details.items() if "version" not in k})  # fmt: skip
         return self.admin.start_experiment(experiment)
+
+    def _champion_version(self, model: str) -> str | None:
+        """The registry's champion: what the live colour serves when the gateway has not probed
+        it yet (right after `serve up`)."""
+        from mlflow import MlflowClient
+
+        from training.tracking import CHAMPION
+
+        try:
+            return MlflowClient().get_model_version_by_alias(model, CHAMPION).version
+        except Exception:  # mlflow raises its own types for a missing model or alias
+            return None
 
     def conclude(self, model: str, action: str, reason: str) -> dict[str, Any]:
         """End the model's latest experiment by its decision (`action`: promote, or any stop)."""
