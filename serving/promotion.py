@@ -96,6 +96,11 @@ class Promoter:
     def promote(self, model: str, version: str | None = None) -> Outcome:
         started = time.monotonic()
         version = str(version or challenger_version(self.settings, model))
+        running = self.admin.experiments().get(model)
+        if running and running["status"] == "running":  # its challenger holds the idle colour
+            raise PromotionError(
+                f"{model} runs experiment {running['id']}: `aisle experiment stop {model}` first"
+            )
         route = self.admin.status()[model]
         live = route["active"]
         live_version = route["colours"][live]["version"] if live is not None else None

@@ -26,8 +26,12 @@ def closed_port_url() -> str:
 class StandInAdmin:
     """The gateway's admin API with blue live at version 1 and no recent requests."""
 
-    def __init__(self) -> None:
+    def __init__(self, experiment: dict[str, Any] | None = None) -> None:
         self.calls: list[tuple[Any, ...]] = []
+        self.experiment = experiment
+
+    def experiments(self) -> dict[str, Any]:
+        return {"recommender": self.experiment}
 
     def status(self) -> dict[str, Any]:
         colours = {"blue": {"url": "http://blue", "version": "1", "ready": True},
@@ -109,3 +113,13 @@ def test_a_challenger_that_fails_its_smoke_test_is_rejected(tmp_path, opened_che
     assert steps == ["start", "deployed", "smoke", "rejected"]
     assert ("switch", "green") not in admin.calls and slots.stopped == ["green"]
     assert [c.http.is_closed for c in opened_checks] == [True]
+
+
+def test_no_blue_green_promotion_while_an_experiment_holds_the_idle_colour(tmp_path):
+    settings = get_settings(data_dir=tmp_path / "data")
+    admin = StandInAdmin({"id": "recommender-v2-x", "status": "running"})
+    slots = StandInSlots(closed_port_url())
+    promoter = promotion.Promoter(settings, slots, admin, AuditLog(settings, "test"))
+    with pytest.raises(promotion.PromotionError, match="aisle experiment stop recommender"):
+        promoter.promote("recommender", "3")
+    assert admin.calls == [] and slots.stopped == []
