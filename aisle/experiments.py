@@ -11,6 +11,7 @@ the promotion serving's; this floor is where the three meet).
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pandas as pd
@@ -19,6 +20,17 @@ from core.audit import AuditLog
 from core.settings import Settings
 
 CONTINUE = "continue"
+log = logging.getLogger(__name__)
+
+
+def _gateway_up(settings: Settings) -> bool:
+    """Whether the gateway answers at all (a wrong token still fails the task, loudly)."""
+    import httpx
+
+    try:
+        return httpx.get(settings.gateway_url + "/healthz", timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def _to_decide(settings: Settings, experiments: dict[str, Any]) -> list[dict[str, Any]]:
@@ -46,6 +58,9 @@ def decide_step(settings: Settings, looks: list[pd.Timestamp] | None = None) -> 
     from monitoring.experiment_analysis import analyse_experiment
     from serving.admin import GatewayAdmin
 
+    if not _gateway_up(settings):
+        log.warning("no gateway at %s: no experiment to decide", settings.gateway_url)
+        return []
     decisions = []
     for experiment in _to_decide(settings, GatewayAdmin(settings).experiments()):
         analysis = analyse_experiment(settings, experiment, looks)  # writes the report too

@@ -21,7 +21,8 @@ params.
    decision and why is in the audit log (the task's Audit entry link).
 
 **Inputs**: the answer log and the stream's events of the interval; a running gateway
-(`aisle stack up`) and `AISLE_ADMIN_TOKEN`.
+(`aisle stack up`) and `AISLE_ADMIN_TOKEN` (with no gateway up there is no experiment to
+decide: the outcomes are still attributed).
 **Rerun**: trigger with params `{"start": "2024-03-01T00:00:00+00:00", "end": "..."}`; the
 interval's outcome files are replaced, and an experiment that ended is not decided again.
 """
@@ -32,14 +33,17 @@ from datetime import timedelta
 
 import pendulum
 from airflow.sdk import Param, dag, task
+from airflow.timetables.interval import CronDataIntervalTimetable
 
 from core.settings import get_settings
 
 
 @dag(
     dag_id="experiment_monitor",
-    schedule=get_settings().experiments_schedule,
-    start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
+    # a data interval per run (Airflow 3's plain cron schedule gives start == end)
+    schedule=CronDataIntervalTimetable(get_settings().experiments_schedule, timezone="UTC"),
+    start_date=pendulum.datetime(1990, 1, 1, tz="UTC"),
+    end_date=get_settings().calendar_end,  # a replay's calendar stops with its timeline
     catchup=False,
     max_active_runs=1,
     doc_md=__doc__,
