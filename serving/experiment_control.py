@@ -64,6 +64,7 @@ class ExperimentRunner(Promoter):
                 f"{model} has no live version to compare with: promote a first one"
             )
         live_version = route["colours"][live]["version"] or self._champion_version(model)
+        live_version = None if live_version is None else str(live_version)
         if str(live_version) == version:
             raise PromotionError(f"{model} version {version} is already live")
         idle = other(live)
