@@ -90,6 +90,15 @@ def register_models(settings) -> tuple[str, str]:
     return champion, challenger
 
 
+def wait_for_answer_log(settings, answers: int, timeout_s: float = 60.0) -> None:
+    """Until the consumer has landed every answer the shop got (or the timeout)."""
+    from features.stream.zones import read_answers
+
+    deadline = time.monotonic() + timeout_s
+    while read_answers(settings).num_rows < answers and time.monotonic() < deadline:
+        time.sleep(0.5)
+
+
 def run_monitor_dag(settings, start, end) -> dict[str, str]:
     """The experiment_monitor DAG, run by Airflow (`dag.test`: its runs and task logs land in
     the metadata DB the UI reads)."""
@@ -138,7 +147,7 @@ def main() -> None:
         print(f"experiment {experiment['id']} started", flush=True)
         shop = ResponsiveShop(settings, per_second=args.rate, shelves=0, day_seconds=30)
         shop_summary = shop.run(args.minutes * 60)
-        time.sleep(5)  # the consumer lands the last answers and events
+        wait_for_answer_log(settings, len(shop.truth()))
         # the DAG's interval: the whole UTC day the experiment ran in (intervals are days)
         day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         tasks = run_monitor_dag(settings, day, day + timedelta(days=1))
