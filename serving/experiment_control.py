@@ -63,6 +63,12 @@ class ExperimentRunner(Promoter):
             raise PromotionError(
                 f"{model} has no live version to compare with: promote a first one"
             )
+        if route["colours"][live].get("ready") is False:  # None: not probed yet
+            raise PromotionError(
+                f"{model}'s live colour {live} is not answering: its shoppers would fail over to "
+                f"the challenger and the control arm would be lost. Bring it back with "
+                f"`aisle serve up` first"
+            )
         live_version = route["colours"][live]["version"] or self._champion_version(model)
         live_version = None if live_version is None else str(live_version)
         if str(live_version) == version:

@@ -1,6 +1,9 @@
 """Whether each slot behind the gateway is ready, and which version it serves: every slot is
-probed each second (GET /readyz, POST /model), and a slot that did not answer a forwarded
-request is marked down at once. A slot never probed counts as ready."""
+probed each second (GET /readyz, POST /model). A slot that answers "not ready", refuses the
+connection or did not answer a forwarded request is down at once; a probe that merely timed out
+(a loaded machine) is tolerated PROBE_TIMEOUTS_TO_DOWN times in a row before the slot counts as
+down, as Kubernetes' failureThreshold does, so that a busy slot does not flap and send its
+traffic (an experiment's arm) to the other colour. A slot never probed counts as ready."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from .routing import Route
 
 HEALTH_EVERY_S = 1.0
 PROBE_TIMEOUT_S = 2
+PROBE_TIMEOUTS_TO_DOWN = 3
 
 
 class SlotHealth:
@@ -39,8 +43,18 @@ class SlotHealth:
         while True:
             for model, route in list(routes.items()):
                 for colour, base in list(route.slots.items()):
-                    self._by_slot[(model, colour)] = await self._probe(session, base)
+                    found = await self._probe(session, base)
+                    self._by_slot[(model, colour)] = self._judge(model, colour, found)
             await asyncio.sleep(HEALTH_EVERY_S)
+
+    def _judge(self, model: str, colour: str, found: dict[str, Any]) -> dict[str, Any]:
+        """A timed-out probe keeps the slot's last state until PROBE_TIMEOUTS_TO_DOWN in a row."""
+        if not found.pop("timed_out", False):
+            return found
+        last = self.of(model, colour)
+        timeouts = last.get("timeouts", 0) + 1
+        ready = last.get("ready", True) and timeouts < PROBE_TIMEOUTS_TO_DOWN
+        return {**last, "ready": ready, "timeouts": timeouts, "checked": found["checked"]}
 
     async def _probe(self, session: ClientSession, base: str) -> dict[str, Any]:
         timeout = ClientTimeout(PROBE_TIMEOUT_S)
@@ -51,6 +65,8 @@ class SlotHealth:
                 base + "/model", json={}, headers=self.probe_headers, timeout=timeout
             ) as r:
                 info = await r.json() if r.status == 200 else {}
-        except (TimeoutError, ClientError, OSError, ValueError):
+        except TimeoutError:
+            return {"ready": False, "timed_out": True, "checked": time.time()}
+        except (ClientError, OSError, ValueError):
             return {"ready": False, "checked": time.time()}
         return {"ready": ready, "version": info.get("version"), "checked": time.time()}

@@ -151,3 +151,22 @@ def test_recent_asks_for_a_whole_number_of_requests(tmp_path, n):
     status, text = admin_get(tmp_path, "/admin/recent", {"model": "recommender", "n": n})
     assert status == 400, text  # n=0 answered every stored request before ([-0:] is all)
     assert "n" in text
+
+
+def test_a_timed_out_probe_is_tolerated_but_a_refusal_or_not_ready_is_not():
+    from serving.slot_health import PROBE_TIMEOUTS_TO_DOWN, SlotHealth
+
+    health = SlotHealth({})
+    health._by_slot[("recommender", "blue")] = {"ready": True, "version": "3"}
+    for _ in range(PROBE_TIMEOUTS_TO_DOWN - 1):  # a loaded machine: the slot keeps its traffic
+        judged = health._judge("recommender", "blue", {"ready": False, "timed_out": True,
+                                                       "checked": 1.0})  # fmt: skip
+        health._by_slot[("recommender", "blue")] = judged
+        assert health.ready("recommender", "blue") and judged["version"] == "3"
+    judged = health._judge("recommender", "blue", {"ready": False, "timed_out": True,
+                                                   "checked": 2.0})  # fmt: skip
+    assert judged["ready"] is False  # the threshold-th timeout in a row: down
+    answered = health._judge("recommender", "blue", {"ready": True, "version": "3", "checked": 3})
+    assert answered == {"ready": True, "version": "3", "checked": 3}  # the count starts again
+    refused = health._judge("recommender", "green", {"ready": False, "checked": 4.0})
+    assert refused["ready"] is False  # a refused connection or a 503 is down at once

@@ -123,3 +123,20 @@ def test_no_blue_green_promotion_while_an_experiment_holds_the_idle_colour(tmp_p
     with pytest.raises(promotion.PromotionError, match="aisle experiment stop recommender"):
         promoter.promote("recommender", "3")
     assert admin.calls == [] and slots.stopped == []
+
+
+def test_no_experiment_starts_while_the_champion_s_colour_is_down(tmp_path):
+    from serving.experiment_control import ExperimentRunner
+
+    class DownAdmin(StandInAdmin):
+        def status(self) -> dict[str, Any]:
+            found = super().status()
+            found["recommender"]["colours"]["blue"]["ready"] = False  # killed: probes refused
+            return found
+
+    settings = get_settings(data_dir=tmp_path / "data")
+    admin, slots = DownAdmin(), StandInSlots(closed_port_url())
+    runner = ExperimentRunner(settings, slots, admin, AuditLog(settings, "test"))
+    with pytest.raises(promotion.PromotionError, match="live colour blue is not answering"):
+        runner.start("recommender", "2", share=0.5, metric="clicks")
+    assert admin.calls == [] and slots.stopped == []  # nothing deployed over the spare
