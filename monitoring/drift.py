@@ -9,8 +9,12 @@ once, which matters at a million rows (benchmarks/drift.py).
 
 Beside the distributions, the window's **volume**: its rows against the reference's rows on the
 same weekday (a seasonal-naive expectation, so a Saturday is not compared with a Tuesday).
-Drift is confirmed when at least `min_drifted_columns` columns drift, or the volume moves more
-than `volume_tolerance`.
+
+Thresholds are the configured ones unless the caller passes calibrated ones (`thresholds`, from
+monitoring.calibration: each column's own variability on the shop's history). Drift is
+confirmed **at the level of the data set**: when the drifted columns carry at least
+`min_drifted_share` of the weight (`weights`: the champion's feature importance where it gives
+one, else equal), or the volume moves more than its tolerance (calibrated too).
 
 Each check can write its HTML report and a JSON record of its numbers (`write_report`).
 """
@@ -46,8 +50,10 @@ class DriftResult:
     rows: int
     expected_rows: float | None  # from the reference's same weekdays; None: not checked
     volume_drifted: bool
-    min_drifted_columns: int
+    min_drifted_share: float
     notes: list[str] = field(default_factory=list)
+    weights: dict[str, float] = field(default_factory=dict)  # column -> weight; empty: equal
+    volume_tolerance: float | None = None
 
     @property
     def drifted_columns(self) -> list[str]:
@@ -55,7 +61,11 @@ class DriftResult:
 
     @property
     def share_drifted(self) -> float:
-        return len(self.drifted_columns) / len(self.columns) if self.columns else 0.0
+        """The drifted columns' share of the weight (of the columns, when unweighted)."""
+        weight = {c.column: self.weights.get(c.column, 1.0 if not self.weights else 0.0)
+                  for c in self.columns}  # fmt: skip
+        total = sum(weight.values())
+        return sum(weight[c] for c in self.drifted_columns) / total if total else 0.0
 
     @property
     def volume_ratio(self) -> float | None:
@@ -63,7 +73,8 @@ class DriftResult:
 
     @property
     def drift(self) -> bool:
-        return len(self.drifted_columns) >= self.min_drifted_columns or self.volume_drifted
+        drifted = bool(self.drifted_columns) and self.share_drifted >= self.min_drifted_share
+        return drifted or self.volume_drifted
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -74,6 +85,9 @@ class DriftResult:
             "expected_rows": self.expected_rows,
             "volume_ratio": self.volume_ratio,
             "volume_drifted": self.volume_drifted,
+            "volume_tolerance": self.volume_tolerance,
+            "min_drifted_share": self.min_drifted_share,
+            "weights": self.weights,
             "columns": [asdict(c) for c in self.columns],
             "notes": self.notes,
         }
@@ -87,13 +101,17 @@ def check_drift(
     policy: DriftPolicy,
     time_column: str | None = None,
     volume_reference: pd.Series | None = None,
+    thresholds: dict[str, float] | None = None,
+    weights: dict[str, float] | None = None,
 ) -> tuple[DriftResult, Any]:
     """The drift of `current` against `reference`, and Evidently's snapshot (for its HTML).
 
     With `time_column`, the volume is checked too: `current`'s rows against the mean daily rows
     on the same weekdays of `volume_reference` (the whole reference window's timestamps; by
-    default `reference[time_column]`).
+    default `reference[time_column]`). `thresholds` (column -> threshold, "volume" -> its
+    tolerance) override the configured ones; `weights` weigh the columns in the decision.
     """
+    thresholds = thresholds or {}
     from evidently import DataDefinition, Dataset, Report
     from evidently.metrics import ValueDrift
 
@@ -111,8 +129,8 @@ def check_drift(
     metrics = [
         ValueDrift(
             column=c,
-            method=_method(policy, c, c in numerical),
-            threshold=_threshold(policy, c, c in numerical),
+            method=column_method(policy, c, c in numerical),
+            threshold=thresholds.get(c, fixed_threshold(policy, c, c in numerical)),
         )
         for c in usable
     ]
@@ -130,19 +148,20 @@ def check_drift(
     if time_column:
         stamps = reference[time_column] if volume_reference is None else volume_reference
         expected = _expected_rows(current[time_column], stamps)
-    volume_drifted = bool(expected and abs(len(current) / expected - 1) > policy.volume_tolerance)
-    result = DriftResult(
-        columns, len(current), expected, volume_drifted, policy.min_drifted_columns, notes
-    )
+    tolerance = thresholds.get("volume", policy.volume_tolerance) if time_column else None
+    volume_drifted = bool(expected and abs(len(current) / expected - 1) > tolerance)
+    result = DriftResult(columns, len(current), expected, volume_drifted,
+                         policy.min_drifted_share, notes, weights or {}, tolerance)  # fmt: skip
     return result, snapshot
 
 
-def _method(policy: DriftPolicy, column: str, numerical: bool) -> str:
+def column_method(policy: DriftPolicy, column: str, numerical: bool) -> str:
     default = policy.numerical_method if numerical else policy.categorical_method
     return policy.per_column_method.get(column, default)
 
 
-def _threshold(policy: DriftPolicy, column: str, numerical: bool) -> float:
+def fixed_threshold(policy: DriftPolicy, column: str, numerical: bool) -> float:
+    """The configured threshold of a column (its override, else the type's default)."""
     default = policy.numerical_threshold if numerical else policy.categorical_threshold
     return float(policy.per_column_threshold.get(column, default))
 

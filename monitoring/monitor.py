@@ -11,6 +11,11 @@
 * **Prediction drift** (when there is a champion): the champion's recommendations to the
   interval's shoppers, or its proposed prices for the interval's rows, against the reference's
   (monitoring.predictions), reported beside.
+* **Thresholds**: calibrated on the shop's own history (monitoring.calibration): each column's
+  scores on the chunks of the interval's length before the reference end; drift is confirmed
+  at the level of the data set (the drifted columns' weighted share, or the volume).
+* **Realised performance** (when there is a champion): its metric on the interval against the
+  band its own test window gives (monitoring.performance); a drop retrains (retrain.py).
 * **Output**: `data/monitoring/<model>/<interval start>/report.html` (Evidently), `drift.json`
   and `predictions.html`, all logged to the MLflow experiment `drift-<model>`; one line per
   interval appended to `data/monitoring/<model>/timeline.jsonl` (the drift timeline's data).
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,10 +34,11 @@ import duckdb
 import pandas as pd
 
 from core.clock import When, as_utc
-from core.settings import Settings, get_settings
+from core.settings import DriftPolicy, Settings, get_settings
 from training.stages import model_stages
 
-from .drift import check_drift, write_report
+from .calibration import Calibration, calibrate_columns, scores_of
+from .drift import DriftResult, check_drift, write_report
 from .frames import (
     INTERACTION_CATEGORICAL,
     INTERACTION_NUMERICAL,
@@ -43,6 +50,10 @@ from .frames import (
 )
 
 log = logging.getLogger(__name__)
+COLUMNS = {  # model -> the (numerical, categorical) columns its drift check compares
+    "recommender": (INTERACTION_NUMERICAL, INTERACTION_CATEGORICAL),
+    "pricing": (SALES_NUMERICAL, SALES_CATEGORICAL),
+}
 
 
 class NothingToCheck(ValueError):
@@ -53,59 +64,63 @@ def monitoring_dir(settings: Settings, model: str) -> Path:
     return settings.data_dir / "monitoring" / model
 
 
+@dataclass
+class Compared:
+    """One window checked against its reference: the result, Evidently's snapshot, and the
+    frames the prediction drift reuses."""
+
+    result: DriftResult
+    snapshot: Any
+    anchor: pd.DataFrame
+    sample: pd.DataFrame
+    current: pd.DataFrame
+    categories: dict[str, str]
+
+
 def drift_check_step(
     model: str, start: When, end: When, settings: Settings | None = None
 ) -> dict[str, Any]:
     settings = settings or get_settings()
-    stages = model_stages(model)  # an unknown model is a ValueError naming the known ones
-    table, time_column = stages.table, stages.time_column
+    table = model_stages(model).table  # an unknown model is a ValueError naming the known ones
     dataset = curated_dataset(settings, table)
     start, end = as_utc(start), as_utc(end)
     reference_end, champion = _reference_end(settings, model, start)
     reference_start = reference_end - timedelta(days=settings.drift.reference_days)
-    current = read_curated(settings, dataset, table, start, end)
-    reference = read_curated(settings, dataset, table, reference_start, reference_end)
-    if current.empty or reference.empty:
-        which = "interval" if current.empty else "reference window"
-        raise NothingToCheck(f"no curated {dataset} {table} in the {which}; ingest it first")
-    anchor, sample = split_reference(reference, time_column)
-    categories: dict[str, str] = {}
-    if model == "recommender":
-        categories = _categories(settings, dataset, end)
-        ours = interaction_frame(current, anchor, categories)
-        theirs = interaction_frame(sample, anchor, categories)
-        numerical, categorical, volume = INTERACTION_NUMERICAL, INTERACTION_CATEGORICAL, True
-    else:
-        ours, theirs = sales_frame(current, anchor), sales_frame(sample, anchor)
-        numerical, categorical, volume = SALES_NUMERICAL, SALES_CATEGORICAL, False
-    result, snapshot = check_drift(
-        ours,
-        theirs,
-        numerical,
-        categorical,
-        settings.drift,
-        "timestamp" if volume else None,
-        pd.Series(pd.to_datetime(reference[time_column], utc=True)) if volume else None,
-    )
+    calibration = calibrate_thresholds(settings, model, dataset, reference_end, end - start)
+    compared = compare_windows(
+        settings, model, dataset, (start, end), (reference_start, reference_end),
+        calibration.thresholds,
+    )  # fmt: skip
+    result = compared.result
+    if calibration.note:
+        result.notes.append(calibration.note)
     context = {
         "model": model,
         "dataset": dataset,
         "interval": {"start": start.isoformat(), "end": end.isoformat()},
         "reference": {"start": reference_start.isoformat(), "end": reference_end.isoformat()},
         "champion_version": champion,
+        "calibration": calibration.to_dict(),
     }
     folder = monitoring_dir(settings, model) / start.date().isoformat()
-    paths = write_report(result, snapshot, folder, context)
+    paths = write_report(result, compared.snapshot, folder, context)
     predicted = None
     if champion is not None:
+        windows = (compared.anchor, compared.sample, compared.current)
         predicted = _prediction_drift(
-            settings, model, champion, (anchor, sample, current), categories, folder
+            settings, model, champion, windows, compared.categories, folder
         )
         if predicted is not None:
             paths["predictions_html"] = predicted["report"]
-    run_id = _log_to_mlflow(settings, model, start, result, paths, predicted)
+    performance = None
+    if champion is not None:
+        from .performance import realised_performance
+
+        performance = realised_performance(model, start, end, settings, champion)
+    run_id = _log_to_mlflow(settings, model, start, result, paths, predicted, performance)
     record = {**context, **result.to_dict(), "report": paths, "mlflow_run_id": run_id}
     record["prediction"] = predicted
+    record["performance"] = performance
     _append_timeline(settings, model, record)
     level = logging.WARNING if result.drift else logging.INFO
     log.log(
@@ -115,6 +130,70 @@ def drift_check_step(
         result.drifted_columns or "none", result.volume_ratio, paths["html"], run_id,
     )  # fmt: skip
     return record
+
+
+def compare_windows(
+    settings: Settings,
+    model: str,
+    dataset: str,
+    window: tuple[datetime, datetime],
+    reference: tuple[datetime, datetime],
+    thresholds: dict[str, float] | None = None,
+) -> Compared:
+    """The curated rows of `window` against those of `reference`: the check itself, for a live
+    interval and for a calibration chunk alike."""
+    table = model_stages(model).table
+    current = read_curated(settings, dataset, table, *window)
+    past = read_curated(settings, dataset, table, *reference)
+    if current.empty or past.empty:
+        which = "interval" if current.empty else "reference window"
+        raise NothingToCheck(f"no curated {dataset} {table} in the {which}; ingest it first")
+    categories = _categories(settings, dataset, window[1]) if model == "recommender" else {}
+    return compare_frames(model, current, past, categories, settings.drift, thresholds)
+
+
+def compare_frames(
+    model: str,
+    current: pd.DataFrame,
+    past: pd.DataFrame,
+    categories: dict[str, str],
+    policy: DriftPolicy,
+    thresholds: dict[str, float] | None = None,
+) -> Compared:
+    """Canonical rows of a window against those of its reference window (`past`), described
+    against the reference's anchor (monitoring.frames)."""
+    anchor, sample = split_reference(past, model_stages(model).time_column)
+    if model == "recommender":
+        ours = interaction_frame(current, anchor, categories)
+        theirs = interaction_frame(sample, anchor, categories)
+        stamps = pd.Series(pd.to_datetime(past.timestamp, utc=True))
+        result, snapshot = check_drift(
+            ours, theirs, *COLUMNS[model], policy, "timestamp", stamps, thresholds
+        )
+    else:
+        ours, theirs = sales_frame(current, anchor), sales_frame(sample, anchor)
+        result, snapshot = check_drift(ours, theirs, *COLUMNS[model], policy, None, None,
+                                       thresholds)  # fmt: skip
+    return Compared(result, snapshot, anchor, sample, current, categories)
+
+
+def calibrate_thresholds(
+    settings: Settings, model: str, dataset: str, reference_end: datetime, length: timedelta
+) -> Calibration:
+    """Each column's threshold from the scores of the chunks of `length` before
+    `reference_end`, each checked against its own reference (monitoring.calibration)."""
+    reference = timedelta(days=settings.drift.reference_days)
+
+    def score(start: datetime, end: datetime) -> dict[str, float] | None:
+        try:
+            window, past = (start, end), (start - reference, start)
+            return scores_of(compare_windows(settings, model, dataset, window, past).result)
+        except (NothingToCheck, ValueError):  # ValueError: no column has values in both
+            return None
+
+    folder = monitoring_dir(settings, model) / "calibration"
+    return calibrate_columns(settings.drift, COLUMNS[model], model == "recommender",
+                             reference_end, length, score, folder)  # fmt: skip
 
 
 def _prediction_drift(settings, model, champion, windows, categories, folder) -> dict | None:
@@ -210,7 +289,7 @@ def _categories(settings: Settings, dataset: str, as_of: datetime) -> dict[str, 
     return dict(zip(items.item_id, items.category.astype(str).str.split("|").str[0], strict=True))
 
 
-def _log_to_mlflow(settings, model, start, result, paths, predicted=None) -> str:
+def _log_to_mlflow(settings, model, start, result, paths, predicted=None, performance=None) -> str:
     import mlflow
 
     from training.tracking import use_tracking
@@ -225,6 +304,14 @@ def _log_to_mlflow(settings, model, start, result, paths, predicted=None) -> str
         mlflow.log_metrics(metrics)
         if predicted is not None:
             mlflow.log_metric("prediction_share_drifted", predicted["share_drifted"])
+        if performance and performance.get("value") is not None:
+            metric = performance["metric"].replace("@", "_at_")
+            mlflow.log_metric(f"realised_{metric}", performance["value"])
+            band = performance.get("band") or {}
+            for edge in ("low", "high", "expected"):
+                if band.get(edge) is not None:
+                    mlflow.log_metric(f"band_{edge}_{metric}", band[edge])
+            mlflow.set_tag("aisle.performance_dropped", str(bool(performance["dropped"])).lower())
         for path in paths.values():
             mlflow.log_artifact(path, "drift")
     return run.info.run_id

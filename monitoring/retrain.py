@@ -59,23 +59,25 @@ def check_intervals_step(
                 "mlflow_run_id": record["mlflow_run_id"],
                 "retrain": retrain,
                 "reason": reason,
+                "performance": record.get("performance"),
             }
         )
     return out
 
 
 def decide_retrain(model: str, record: dict, settings: Settings) -> tuple[bool, str]:
-    """(retrain?, why); a positive decision is remembered for the cool-down."""
+    """(retrain?, why); a positive decision is remembered for the cool-down. What retrains:
+    no champion yet; the champion's realised performance below its band ("performance"); or
+    confirmed drift when `AISLE_DRIFT__RETRAIN_ON_DRIFT` says so. Drift alone is reported."""
     from core.files import write_json_atomic
 
     start = as_utc(record["interval"]["start"])
-    end = as_utc(record["interval"]["end"])
-    short = missing_history(model, end, settings)
+    short = missing_history(model, as_utc(record["interval"]["end"]), settings)
     if short:
         return False, short
-    first = record.get("champion_version") is None
-    if not record["drift"] and not first:
-        return False, "no drift confirmed"
+    reason = retrain_reason(record, settings)
+    if reason.startswith("no retrain"):
+        return False, reason
     state_file = monitoring_dir(settings, model) / "retrain.json"
     last = json.loads(state_file.read_text()) if state_file.exists() else None
     cooldown = timedelta(hours=settings.drift.cooldown_hours)
@@ -83,19 +85,34 @@ def decide_retrain(model: str, record: dict, settings: Settings) -> tuple[bool, 
         last_start = as_utc(last["interval_start"])
         if last_start <= start < last_start + cooldown:
             return False, (
-                f"cool-down: a retrain was triggered for the interval of {last_start.date()}; "
-                f"the next may be for an interval from {(last_start + cooldown).isoformat()}"
+                f"cool-down ({reason}): a retrain was triggered for the interval of "
+                f"{last_start.date()}; the next may be for an interval from "
+                f"{(last_start + cooldown).isoformat()}"
             )
     trigger = {"interval_start": start.isoformat(), "interval_end": record["interval"]["end"]}
     write_json_atomic(trigger, state_file)
-    drift = f"drift in {', '.join(record['drifted_columns']) or 'volume'}"
-    if first:
-        reason = "no champion yet: the first model" + (f" ({drift})" if record["drift"] else "")
-    else:
-        reason = drift
     with (monitoring_dir(settings, model) / "retrains.jsonl").open("a") as history:
         history.write(json.dumps({**trigger, "reason": reason}) + "\n")
     return True, reason
+
+
+def retrain_reason(record: dict, settings: Settings) -> str:
+    """Why the interval's record retrains its model, or why not (starting "no retrain")."""
+    drift = record["drift"] and (f"drift in {', '.join(record['drifted_columns']) or 'volume'}")
+    if record.get("champion_version") is None:
+        return "no champion yet: the first model" + (f" ({drift})" if drift else "")
+    performance = record.get("performance") or {}
+    if performance.get("dropped"):
+        return f"performance: {performance['reason']}"
+    if drift and settings.drift.retrain_on_drift:
+        return drift
+    if not performance.get("judged"):
+        said = performance.get("reason", "no realised performance yet")
+        return f"no retrain: {drift or 'no drift confirmed'}; performance not judged ({said})"
+    if drift:
+        return (f"no retrain: {drift} reported, but the realised performance is inside its band "
+                "(AISLE_DRIFT__RETRAIN_ON_DRIFT=true retrains on drift alone)")  # fmt: skip
+    return "no retrain: no drift confirmed and the realised performance is inside its band"
 
 
 def history_needed(model: str, settings: Settings) -> timedelta:

@@ -7,7 +7,8 @@ Protocol, per seed and per knob (taste shift, price shock, seasonality, new item
 * the reference is the first `REFERENCE_DAYS` days (the model's training window), fixed: its
   first three quarters anchor the per-item statistics, its last quarter is the sample compared;
 * a window is one day of interactions, checked against the reference (monitoring.drift, with
-  the configured methods and thresholds);
+  the configured methods, and thresholds calibrated on the ten days before the reference end,
+  each against the days before it, as the live check calibrates: monitoring.calibration);
 * clean windows: the clean shop's days after the reference; shifted windows: the knob shop's
   days after its shift date (the price shock's first effective week). For seasonality a day
   counts as shifted when its true seasonal factor is at least `SEASON_EFFECT` away from the
@@ -30,13 +31,8 @@ import pandas as pd
 
 from core.settings import DriftPolicy
 
-from .drift import check_drift
-from .frames import (
-    INTERACTION_CATEGORICAL,
-    INTERACTION_NUMERICAL,
-    interaction_frame,
-    split_reference,
-)
+from .calibration import calibrate_columns, scores_of
+from .frames import INTERACTION_CATEGORICAL, INTERACTION_NUMERICAL
 
 KNOBS = ("taste_shift", "price_shock", "seasonality", "new_items")
 START = date(2024, 1, 1)
@@ -109,26 +105,37 @@ def detection_table(
 
 
 def _flags(seed, knob, windows, policy, on_window) -> list[tuple[date, object]]:
+    """Each window day's check against the fixed reference, with the thresholds calibrated on
+    the days before the reference end, as the live check calibrates them (monitor.py)."""
+    from .monitor import compare_frames
+
     shop = _shop(seed, knob, windows)
-    events = shop["events"]
-    days = events.timestamp.dt.floor("D")
+    events, categories = shop["events"], shop["categories"]
+
+    def rows(start, end) -> pd.DataFrame:
+        return events[(events.timestamp >= start) & (events.timestamp < end)]
+
+    def score(start, end) -> dict[str, float] | None:
+        window, past = (
+            rows(start, end),
+            rows(start - pd.Timedelta(days=policy.reference_days), start),
+        )
+        if window.empty or past.empty:
+            return None
+        return scores_of(compare_frames("recommender", window, past, categories, policy).result)
+
     start = pd.Timestamp(START, tz="UTC")
-    reference = events[days < start + pd.Timedelta(days=REFERENCE_DAYS)]
-    anchor, sample = split_reference(reference, "timestamp")
-    frame_ref = interaction_frame(sample, anchor, shop["categories"])
+    reference_end = start + pd.Timedelta(days=REFERENCE_DAYS)
+    calibration = calibrate_columns(policy, (INTERACTION_NUMERICAL, INTERACTION_CATEGORICAL),
+                                    True, reference_end, pd.Timedelta(days=1), score)  # fmt: skip
+    reference = rows(start, reference_end)
     out = []
     for day in _window_days(shop, knob, windows):
-        window = events[days == pd.Timestamp(day, tz="UTC")]
-        frame = interaction_frame(window, anchor, shop["categories"])
-        result, _ = check_drift(
-            frame,
-            frame_ref,
-            INTERACTION_NUMERICAL,
-            INTERACTION_CATEGORICAL,
-            policy,
-            "timestamp",
-            reference.timestamp,
-        )
+        when = pd.Timestamp(day, tz="UTC")
+        window = rows(when, when + pd.Timedelta(days=1))
+        result = compare_frames(
+            "recommender", window, reference, categories, policy, calibration.thresholds
+        ).result
         out.append((day, result))
         if on_window is not None:
             on_window(knob or "clean", day, result)

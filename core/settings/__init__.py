@@ -11,7 +11,13 @@ Nothing happens at import: call `get_settings()` where the value is needed. The 
 
 from .experiments import METRICS, UNITS, ExperimentPolicy
 from .fields import BUILTIN_SOURCES, SECRET_FIELDS, TASKS_AT_ONCE, Settings, get_settings
-from .policies import DataChecksPolicy, DriftPolicy, GatePolicy, PromotionPolicy
+from .policies import (
+    DataChecksPolicy,
+    DriftPolicy,
+    GatePolicy,
+    PerformancePolicy,
+    PromotionPolicy,
+)
 from .stream import EventStream
 
 __all__ = [
@@ -25,6 +31,7 @@ __all__ = [
     "EventStream",
     "ExperimentPolicy",
     "GatePolicy",
+    "PerformancePolicy",
     "PromotionPolicy",
     "Settings",
     "get_settings",

@@ -16,7 +16,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .experiments import ExperimentPolicy
 from .paths import PathsAndUrls
-from .policies import DataChecksPolicy, DriftPolicy, GatePolicy, PromotionPolicy
+from .policies import (
+    DataChecksPolicy,
+    DriftPolicy,
+    GatePolicy,
+    PerformancePolicy,
+    PromotionPolicy,
+)
 from .stream import EventStream
 
 # Built-in sources; anything else in a source setting is a path to a file in the canonical schema.
@@ -185,6 +191,7 @@ class Settings(PathsAndUrls, BaseSettings):
     promotion: PromotionPolicy = Field(default_factory=PromotionPolicy)
     gate: GatePolicy = Field(default_factory=GatePolicy)
     drift: DriftPolicy = Field(default_factory=DriftPolicy)
+    performance: PerformancePolicy = Field(default_factory=PerformancePolicy)
     data_checks: DataChecksPolicy = Field(default_factory=DataChecksPolicy)
     serving_backend: Literal["local", "kubernetes"] = Field(
         default="local",

@@ -32,11 +32,11 @@ class DriftPolicy(BaseModel):
         "items the model never saw is news; price_ratio 0.15, as weekly price draws and deals "
         "move a day's ratios up to 0.12 on clean days.",
     )
-    min_drifted_columns: int = Field(
-        1, ge=1, description="Drift is confirmed when at least this many columns drift ..."
-    )
     volume_tolerance: float = Field(
-        0.15, gt=0, description="... or the window's rows move this far from the same weekdays'."
+        0.15,
+        gt=0,
+        description="Volume drift: the window's rows move this far from the same "
+        "weekdays' (the floor of its calibrated tolerance).",
     )
     reference_days: int = Field(
         28, ge=1, description="Days before the check's window that form its reference."
@@ -44,6 +44,68 @@ class DriftPolicy(BaseModel):
     cooldown_hours: float = Field(
         72.0, ge=0, description="A model is retrained for drift at most once in this long."
     )
+    calibration_chunks: int = Field(
+        10,
+        ge=0,
+        description="Calibrated thresholds: the intervals of the interval's length "
+        "before the reference end, each checked as the live check would have checked it, "
+        "whose scores give each column its own null distribution (0: fixed thresholds only).",
+    )
+    min_calibration_chunks: int = Field(
+        4,
+        ge=2,
+        description="Fewer calibration chunks than this (a young shop): the fixed "
+        "thresholds stand, and the check says so.",
+    )
+    calibration_sigmas: float = Field(
+        3.0,
+        gt=0,
+        description="A column's calibrated threshold: the mean of its calibration "
+        "scores + this many standard deviations (NannyML's StandardDeviationThreshold), never "
+        "below its fixed threshold.",
+    )
+    min_drifted_share: float = Field(
+        0.2,
+        gt=0,
+        le=1,
+        description="Drift is confirmed when the drifted columns carry at least "
+        "this share of the weight (the champion's feature importance where it gives one, else "
+        "equal weights), or the volume moved.",
+    )
+    retrain_on_drift: bool = Field(
+        False,
+        description="Retrain on confirmed drift alone. Off: drift is reported, and a "
+        "model is retrained when its realised performance drops below its band (or it has no "
+        "champion yet).",
+    )
+
+
+class PerformancePolicy(BaseModel):
+    """How a champion's realised performance on an interval is judged against the band its own
+    test window gives (monitoring.performance). Set one with e.g.
+    AISLE_PERFORMANCE__CONFIDENCE=0.995."""
+
+    confidence: float = Field(
+        0.99,
+        gt=0.5,
+        lt=1,
+        description="A drop is significant when the realised metric falls "
+        "below the (1 - confidence) quantile of the bootstrap band.",
+    )
+    bootstrap_rounds: int = Field(1000, ge=100, description="Bootstrap draws of the band.")
+    min_units: int = Field(
+        30,
+        ge=1,
+        description="Fewer users (recommender) or shelves (pricing) with outcomes in "
+        "an interval: its performance is reported, not judged.",
+    )
+    history_days: int = Field(
+        90,
+        gt=0,
+        description="The recommender's realised metric: each shopper's history is "
+        "their interactions in this many days before the interval.",
+    )
+    seed: int = Field(0, description="Seed of the bootstrap (the band is reproducible).")
 
 
 class DataChecksPolicy(BaseModel):

@@ -1,6 +1,9 @@
 """The drift_monitor DAG: wiring, and real `dag.test` runs on curated simulator data with a taste
-shift: a clean day passes quietly, the first shifted day emits the retrain Asset with its report,
-a rerun of that day is held back by the cool-down; the training DAGs listen to that Asset."""
+shift and a champion trained before it: a clean day passes quietly (no drift, the champion's
+realised NDCG inside its band), the first shifted day reports the drift with calibrated
+thresholds and emits the retrain Asset because the realised performance dropped (reason
+"performance"), a rerun of that day is held back by the cool-down; the training DAGs listen to
+that Asset."""
 
 from __future__ import annotations
 
@@ -60,7 +63,8 @@ def shifted_shop(tmp_path_factory) -> Settings:
 
 
 def register_champion(settings: Settings) -> None:
-    """A champion trained on the days before the shift (the factor form: quick to fit)."""
+    """A champion of the data up to the shift (the factor form: quick to fit), trained as the
+    pipeline trains: on the days before its test window (the 7 days before the shift)."""
     import numpy as np
     import pandas as pd
     import scipy.sparse as sp
@@ -71,7 +75,8 @@ def register_champion(settings: Settings) -> None:
     from training.recommender.factors import FactorConfig, FactorRecommender
     from training.tracking import CHAMPION, set_alias
 
-    events = read_curated(settings, "simulator", "interactions", utc("2024-01-01"), utc(SHIFT))
+    test_start = utc(SHIFT) - pd.Timedelta(days=settings.recommender_test_days)
+    events = read_curated(settings, "simulator", "interactions", utc("2024-01-01"), test_start)
     users = {u: n for n, u in enumerate(events.user_id.unique())}
     items = sorted(events.item_id.unique())
     column = {i: n for n, i in enumerate(items)}
@@ -104,15 +109,29 @@ def test_drift_is_reported_and_retrains_once(dag, shifted_shop):
     assert clean["retrain_recommender"] == "skipped"
     record = json.loads((folder / "2024-02-04" / "drift.json").read_text())
     assert not record["drift"], record
+    calibration = record["calibration"]  # ten days before the champion's data end
+    assert calibration["calibrated"] and len(calibration["chunks"]) == 10
+    assert {c["column"]: c["threshold"] for c in record["columns"]} == {
+        column: band["threshold"]
+        for column, band in calibration["bands"].items()
+        if column != "volume"
+    }  # the check ran with the calibrated thresholds
+    timeline = [json.loads(line) for line in (folder / "timeline.jsonl").read_text().splitlines()]
+    performance = timeline[-1]["performance"]
+    assert performance["judged"] and not performance["dropped"], performance
+    assert performance["metric"] == "ndcg@10"
 
     shifted = run(dag, settings, SHIFT, "2024-02-06")
     assert shifted["retrain_recommender"] == "success"
     assert shifted["retrain_pricing"] == "skipped"
     record = json.loads((folder / SHIFT / "drift.json").read_text())
     assert record["drift"] and "category" in record["drifted_columns"]
+    retrains = [json.loads(line) for line in (folder / "retrains.jsonl").read_text().splitlines()]
+    assert retrains[-1]["reason"].startswith("performance: ndcg@10"), retrains
     assert (folder / SHIFT / "report.html").stat().st_size > 10_000
     assert record["champion_version"] == "1"
     timeline = [json.loads(line) for line in (folder / "timeline.jsonl").read_text().splitlines()]
+    assert timeline[-1]["performance"]["dropped"]
     predicted = timeline[-1]["prediction"]  # what the champion recommends, before and after
     assert {c["column"] for c in predicted["columns"]} == {
         "recommended_category",

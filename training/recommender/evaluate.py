@@ -51,27 +51,38 @@ def ranking_metrics(
     return out
 
 
+def per_user_metrics(
+    recommended: list[list[str]], targets: list[list[str]], ks: tuple[int, ...] = (10, 20)
+) -> dict[str, np.ndarray]:
+    """The same metrics from top-k lists (any model behind the predict interface, e.g. a
+    registered champion whose vocabulary differs), one value per user: `recommended[u]` ranked
+    best first, seen items already left out; users without targets are skipped, as in
+    `ranking_metrics` (the arrays hold the others, in order)."""
+    users = [(r, set(t)) for r, t in zip(recommended, targets, strict=True) if t]
+    kmax = max(ks)
+    discounts = 1.0 / np.log2(np.arange(2, kmax + 2))
+    hits = np.zeros((len(users), kmax))
+    for row, (ranked, wanted) in zip(hits, users, strict=True):
+        row[: min(len(ranked), kmax)] = [item in wanted for item in ranked[:kmax]]
+    counts = np.array([len(wanted) for _, wanted in users], dtype=np.float64)
+    ideals = np.array([discounts[:n].sum() for n in range(kmax + 1)])  # IDCG of n relevant items
+    found, dcg = np.cumsum(hits, axis=1), np.cumsum(hits * discounts, axis=1)
+    first = np.argmax(hits > 0, axis=1)
+    out = {}
+    for k in ks:
+        hit = found[:, k - 1] > 0
+        out[f"recall@{k}"] = found[:, k - 1] / counts
+        out[f"ndcg@{k}"] = dcg[:, k - 1] / ideals[np.minimum(counts, k).astype(int)]
+        out[f"hit@{k}"] = hit.astype(np.float64)
+        out[f"mrr@{k}"] = np.where(hit, 1.0 / (first + 1), 0.0)
+    return {f"{m}@{k}": out[f"{m}@{k}"] for k in ks for m in METRICS}
+
+
 def list_metrics(
     recommended: list[list[str]], targets: list[list[str]], ks: tuple[int, ...] = (10, 20)
 ) -> dict[str, float]:
-    """The same metrics from top-k lists (any model behind the predict interface, e.g. a
-    registered champion whose vocabulary differs): `recommended[u]` ranked best first, seen
-    items already left out; users without targets are skipped, as in `ranking_metrics`."""
-    users = [(r, set(t)) for r, t in zip(recommended, targets, strict=True) if t]
-    if not users:
+    """`per_user_metrics`, each the mean over the users with a target."""
+    if not any(targets):
         raise ValueError("no user with a target to evaluate on")
-    kmax = max(ks)
-    discounts = 1.0 / np.log2(np.arange(2, kmax + 2))
-    out: dict[str, list[float]] = {f"{m}@{k}": [] for k in ks for m in METRICS}
-    for ranked, wanted in users:
-        hits = np.array([item in wanted for item in ranked[:kmax]], dtype=np.float64)
-        hits = np.pad(hits, (0, kmax - len(hits)))
-        found, dcg = np.cumsum(hits), np.cumsum(hits * discounts)
-        first = int(np.argmax(hits > 0))
-        for k in ks:
-            ideal = discounts[: min(len(wanted), k)].sum()
-            out[f"recall@{k}"].append(found[k - 1] / len(wanted))
-            out[f"ndcg@{k}"].append(dcg[k - 1] / ideal)
-            out[f"hit@{k}"].append(float(found[k - 1] > 0))
-            out[f"mrr@{k}"].append(1.0 / (first + 1) if found[k - 1] > 0 else 0.0)
-    return {name: float(np.mean(values)) for name, values in out.items()}
+    per_user = per_user_metrics(recommended, targets, ks)
+    return {name: float(np.mean(values)) for name, values in per_user.items()}
