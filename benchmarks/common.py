@@ -6,6 +6,8 @@ import json
 import os
 import platform
 import subprocess
+import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -61,3 +63,29 @@ def provide_sources(settings: Any, source: str) -> None:
     shared.parent.mkdir(parents=True, exist_ok=True)
     if not shared.exists():
         shared.symlink_to((ROOT / "data" / "sources").resolve())
+
+
+def train_and_crown(settings, model: str, end: datetime) -> dict:
+    """The training DAG's stages up to `end`; a version that passes the gate becomes the
+    champion at once (a promotion without serving), written to the audit log as one."""
+    from core.audit import AuditLog
+    from training.stages import model_stages
+    from training.tracking import CHAMPION, set_alias
+
+    stages = model_stages(model)
+    started = time.perf_counter()
+    path = stages.build_training_set(end, settings)
+    registered = stages.register(stages.train(path, None, settings), settings)
+    decision = stages.gate(registered, settings)
+    if decision["passed"]:
+        set_alias(model, CHAMPION, registered["version"], {"promoted_by": "benchmark"})
+        AuditLog(settings, "benchmark").write(  # the timeline marks the promotion
+            model, "promote", "promoted", version=registered["version"]
+        )
+    return {
+        "end": end.isoformat(),
+        "version": registered["version"],
+        "passed": decision["passed"],
+        "reasons": decision["reasons"],
+        "seconds": round(time.perf_counter() - started, 1),
+    }

@@ -2,11 +2,19 @@
 million rows against plain scipy tests on the same columns, in the same run.
 
     .venv/bin/python benchmarks/drift.py [--windows 100] [--seeds 202] [--rows 1000000]
+        [--parts detection performance cost]
 
 1. **Detection** (monitoring/simulation.py): per knob, `--windows` clean and shifted daily windows
    per seed, checked with the configured methods and thresholds (AISLE_DRIFT__*). The
    per-column thresholds were chosen on validation seed 101 only; the table is on other seeds.
-2. **Cost**: 1,000,000 reference and 1,000,000 current rows x 20 numerical columns (one column
+2. **A performance drop** (`performance_drop`): a simulated shop of 56 days whose tastes shift
+   on day 42 (strength 0.5, the taste_shift knob), and the same shop without the shift. A
+   champion is trained by the training DAG's stages on the data up to day 35 and frozen; every
+   day from 35 to 56 is checked by the drift check's code path (drift_check_step: calibrated
+   drift and the champion's realised NDCG@10 against its band). Reported: the days until the
+   first drop after the shift (the target: within two intervals), drops on shifted days, and
+   false drops on the clean shop's days.
+3. **Cost**: 1,000,000 reference and 1,000,000 current rows x 20 numerical columns (one column
    shifted by 0.2 sd). Each case runs in a fresh process, so its peak memory (ru_maxrss) is its
    own: the Aisle check (one Evidently ValueDrift per column, normed Wasserstein, the default),
    the same check with KS, Evidently's DataDriftPreset, and scipy.stats.ks_2samp per column (the
@@ -25,7 +33,13 @@ import sys
 import time
 
 sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-from benchmarks.common import machine, write_results  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    WORK,
+    machine,
+    provide_sources,
+    train_and_crown,
+    write_results,
+)
 
 COLUMNS = [f"f{n}" for n in range(20)]
 CASES = {
@@ -111,35 +125,114 @@ def detection(seeds: list[int], windows: int) -> list[dict]:
     return [s.to_dict() for s in scores.values()]
 
 
+PERFORMANCE_SHOP = {"start": "2024-01-01", "days": 56, "shift_day": 42, "champion_day": 35}
+
+
+def performance_drop(seed: int, shifted: bool) -> dict:
+    """A champion frozen at day 35 of a simulated shop; each later day's realised NDCG@10
+    against its band, with or without the taste shift on day 42."""
+    import shutil
+    from datetime import date, timedelta
+
+    from core.settings import get_settings
+    from features.ingest import ingest
+    from features.pipeline import run_features
+    from monitoring.monitor import drift_check_step
+
+    shop = PERFORMANCE_SHOP
+    first = date.fromisoformat(shop["start"])
+    last = first + timedelta(days=shop["days"])
+    shift_at = first + timedelta(days=shop["shift_day"])
+    name = f"seed{seed}-{'shifted' if shifted else 'clean'}"
+    folder = WORK / "drift_performance" / name / "data"
+    shutil.rmtree(folder.parent, ignore_errors=True)
+    drift = {"taste_shift_at": shift_at.isoformat(), "taste_shift_strength": 0.5}
+    settings = get_settings(
+        data_dir=folder,
+        interactions_source="simulator",
+        recommender_valid_days=7,
+        recommender_test_days=7,
+        simulator={"seed": seed, "events": 3_000 * shop["days"], "users": 5_000,
+                   "items": 2_000, "days": shop["days"], "drift": drift if shifted else {}},
+    )  # fmt: skip
+    provide_sources(settings, "simulator")
+    ingest("interactions", first, last, settings)
+    run_features("interactions", first, last, settings)
+    champion_end = first + timedelta(days=shop["champion_day"])
+    trained = train_and_crown(settings, "recommender", champion_end)
+    days = []
+    day = champion_end
+    while day < last:
+        record = drift_check_step("recommender", day, day + timedelta(days=1), settings)
+        performance = record["performance"] or {}
+        days.append({
+            "day": day.isoformat(),
+            "after_shift": shifted and day >= shift_at,
+            "drift": record["drift"],
+            "drifted_columns": record["drifted_columns"],
+            "value": performance.get("value"),
+            "band": performance.get("band"),
+            "judged": performance.get("judged"),
+            "dropped": performance.get("dropped"),
+        })  # fmt: skip
+        print(f"  {name} {day}: ndcg {performance.get('value')} dropped "
+              f"{performance.get('dropped')} drift {record['drift']}", flush=True)  # fmt: skip
+        day += timedelta(days=1)
+    after = [d for d in days if d["after_shift"]]
+    before = [d for d in days if not d["after_shift"]]
+    first_drop = next((n for n, d in enumerate(after) if d["dropped"]), None)
+    return {
+        "seed": seed,
+        "shop": name,
+        "champion": trained,
+        "clean_days": len(before),
+        "false_drops": sum(bool(d["dropped"]) for d in before),
+        "shifted_days": len(after),
+        "drops_after_shift": sum(bool(d["dropped"]) for d in after),
+        "delay_intervals": first_drop,
+        "days": days,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--windows", type=int, default=100)
     parser.add_argument("--seeds", type=int, nargs="+", default=[202])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--case", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--parts", nargs="+", default=["detection", "performance", "cost"],
+        choices=["detection", "performance", "cost"],
+        help="what to measure; the parts left out keep their last results",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.case:
         print(json.dumps(one_case(args.case, args.rows), default=str))
         return
-    table = detection(args.seeds, args.windows)
-    for row in table:
-        print(row, flush=True)
-    costs = cost(args.rows)
-    report = {
-        "machine": machine(),
-        "seeds": args.seeds,
-        "windows": args.windows,
-        "detection": table,
-        "rows": args.rows,
-        "cost": costs,
-    }
-    write_results("drift", report, markdown(table, costs, args))
+    from benchmarks.common import RESULTS
+
+    kept = RESULTS / "drift.json"
+    report = json.loads(kept.read_text()) if kept.exists() else {}
+    report["machine"] = machine()
+    if "detection" in args.parts:
+        report["detection"] = detection(args.seeds, args.windows)
+        report |= {"seeds": args.seeds, "windows": args.windows}
+    if "performance" in args.parts:
+        report["performance"] = [
+            performance_drop(seed, shifted) for seed in args.seeds for shifted in (True, False)
+        ]
+    if "cost" in args.parts:
+        report["cost"] = cost(args.rows)
+        report["rows"] = args.rows
+    write_results("drift", report, markdown(report))
 
 
-def markdown(table: list[dict], costs: list[dict], args) -> str:
+def markdown(report: dict) -> str:
+    table, costs, performance = report["detection"], report["cost"], report.get("performance")
     lines = [
-        f"# Drift detection on the simulator (seeds {args.seeds}, {args.windows} clean and up to "
-        f"{args.windows} shifted daily windows per knob and seed)",
+        f"# Drift detection on the simulator (seeds {report['seeds']}, {report['windows']} clean "
+        f"and up to {report['windows']} shifted daily windows per knob and seed; thresholds "
+        "calibrated on the ten days before the reference end)",
         "",
         "| knob | detected / shifted | detection | false alarms / clean | false alarms "
         "| delay (days) | columns that fired |",
@@ -154,10 +247,28 @@ def markdown(table: list[dict], costs: list[dict], args) -> str:
             f"| {r['false_alarms']} / {r['clean_windows']} | {r['false_alarm_rate']:.1%} "
             f"| {r['delay_days']} | {fired} |"
         )
+    if performance:
+        lines += [
+            "",
+            "# A performance drop: a champion frozen at day 35, tastes shifting on day 42 "
+            "(strength 0.5), daily intervals",
+            "",
+            "| shop | champion (gate) | clean days: false drops | shifted days: drops "
+            "| delay to the first drop (intervals) |",
+            "|---|---|---|---|---|",
+        ]
+        for r in performance:
+            champion = r["champion"]
+            verdict = "passed" if champion["passed"] else "rejected"
+            delay = "-" if r["delay_intervals"] is None else r["delay_intervals"]
+            lines.append(
+                f"| {r['shop']} | v{champion['version']} ({verdict}) | {r['false_drops']} / "
+                f"{r['clean_days']} | {r['drops_after_shift']} / {r['shifted_days']} | {delay} |"
+            )
     lines += [
         "",
-        f"# Cost of one check: {args.rows:,} reference + {args.rows:,} current rows x 20 "
-        "numerical columns, each case in its own process",
+        f"# Cost of one check: {report['rows']:,} reference + {report['rows']:,} current rows "
+        "x 20 numerical columns, each case in its own process",
         "",
         "| case | seconds | peak MB | time ÷ scipy | memory ÷ scipy | drifted |",
         "|---|---|---|---|---|---|",

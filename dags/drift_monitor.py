@@ -1,5 +1,5 @@
 """
-### Drift monitor: check each newly curated interval for drift, and retrain what drifted
+### Drift monitor: check each new interval; retrain the model whose performance dropped
 
 Runs whenever the `features` DAG has built and materialised newly curated intervals (scheduled
 on the Asset `online_features`, whose events name the intervals), so a retrain it asks for
@@ -7,11 +7,17 @@ finds the interval's features in place; or when triggered with params.
 
 1. **intervals**: the (flow, start, end) of the triggering Asset events, or of the params.
 2. **check**: for each interval, its model's drift against the champion's training window
-   (`monitoring.monitor`: Evidently, methods and thresholds from `AISLE_DRIFT__*`). The HTML
-   report and its JSON land in `data/monitoring/<model>/<interval start>/` and in the MLflow
-   experiment `drift-<model>`; the task log names both. Then the retrain decision: confirmed
-   drift outside the cool-down (`AISLE_DRIFT__COOLDOWN_HOURS`, on data time) retrains; so
-   does a model with no champion yet, once the curated history covers its training windows.
+   (`monitoring.monitor`: Evidently, methods from `AISLE_DRIFT__*`, each column's threshold
+   calibrated on the chunks before the champion's data end, drift confirmed by the drifted
+   columns' share), and the champion's **realised performance** on the interval (NDCG@10 on
+   the shoppers' next items; RMSE of log units at the prices charged) against the band its
+   own test window gives (`monitoring.performance`, `AISLE_PERFORMANCE__*`). The HTML report
+   and its JSON land in `data/monitoring/<model>/<interval start>/` and in the MLflow
+   experiment `drift-<model>`; the task log names both. Then the retrain decision, with its
+   reason: a drop below the band ("performance") retrains; so does a model with no champion
+   yet, once the curated history covers its training windows; drift alone is reported
+   (`AISLE_DRIFT__RETRAIN_ON_DRIFT=true` retrains on it); all outside the cool-down
+   (`AISLE_DRIFT__COOLDOWN_HOURS`, on data time). `aisle drift timeline MODEL` draws it all.
 3. **retrain_recommender** / **retrain_pricing**: emit the Asset `retrain_<model>` (extra: the
    interval end to train up to, the reason, the report), on which the training DAGs are
    scheduled beside their calendar; skipped when nothing asks.

@@ -413,3 +413,13 @@ def write_band_units(units: pd.DataFrame, identity: dict[str, Any], path: Path) 
     from training.training_sets import write_training_set  # a frame and its metadata
 
     write_training_set(units.astype({UNITS: np.float64, "chunk": np.int64}), identity, path)
+
+
+def performance_text(performance: dict | None) -> str:
+    """ "ndcg@10 0.0374 [0.0393, 0.2140]": a result's metric, value and band, for tables; ""
+    when there is none."""
+    if not performance or performance.get("value") is None:
+        return ""
+    band = performance.get("band") or {}
+    text = f"{performance['metric']} {performance['value']:.4f}"
+    return text + (f" [{band['low']:.4f}, {band['high']:.4f}]" if band else "")

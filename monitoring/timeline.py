@@ -223,10 +223,7 @@ def _page(model: str, frame: pd.DataFrame, png: Path) -> str:
 
 
 def _performance_cell(performance: dict) -> str:
-    if not performance or performance.get("value") is None:
-        return ""
-    band = performance.get("band") or {}
-    text = f"{performance['metric']} {performance['value']:.4f}"
-    if band:
-        text += f" [{band['low']:.4f}, {band['high']:.4f}]"
-    return html.escape(text + (" DROP" if performance.get("dropped") else ""))
+    from .performance import performance_text
+
+    text = performance_text(performance)
+    return html.escape(text + (" DROP" if text and performance.get("dropped") else ""))

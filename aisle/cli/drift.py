@@ -41,7 +41,10 @@ def check(
     settings = get_settings(data_dir=data_dir)
     step = timedelta(days=every or (1 if model == "recommender" else 7))
     flow = all_models()[model].table
-    table = Table("interval", "drift", "columns", "retrain", title=f"{model} drift")
+    table = Table(
+        "interval", "drift", "columns", "realised performance [band]", "retrain",
+        title=f"{model} drift and performance",
+    )  # fmt: skip
     intervals = []
     when = start
     while when < end:
@@ -58,15 +61,29 @@ def check(
                 str(first.date()),
                 "[red]yes[/red]" if result["drift"] else "no",
                 ", ".join(result["drifted_columns"]),
-                "yes" if result["retrain"] else result["reason"],
+                _performance(result.get("performance")),
+                f"[bold]yes[/bold]: {result['reason']}" if result["retrain"] else result["reason"],
             )
             progress.advance(bar)
     console.print(table)
 
 
+def _performance(performance: dict | None) -> str:
+    """The champion's realised metric and its band, red when it dropped; '-' without one."""
+    from monitoring.performance import performance_text
+
+    text = performance_text(performance)
+    if not text:
+        return "-"
+    if not performance.get("judged"):
+        return text + " (not judged)"
+    return f"[red]{text}[/red]" if performance.get("dropped") else text
+
+
 @drift_app.command("timeline")
 def timeline(model: Model, data_dir: DataDir = None) -> None:
-    """Plot the share of drifted columns per interval, with retrain and promotion marks (PNG and
+    """Plot each column's drift score over its threshold and the champion's realised metric
+    against its band per interval, with retrains (and their reasons) and promotions (PNG and
     HTML beside the model's drift reports)."""
     from monitoring.timeline import plot
 
