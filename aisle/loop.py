@@ -273,8 +273,10 @@ def _dag_rank(item: tuple[str, Any]) -> int:
 
 
 def drift_events(settings: Settings, plans: list[FlowPlan]) -> list[dict[str, Any]]:
-    """The drift checks of the live intervals: drifted or not, the columns, the retrain asked."""
+    """The drift checks of the live intervals: drifted or not, the columns, the champion's
+    realised performance and its band, the retrain asked."""
     from monitoring.monitor import monitoring_dir
+    from monitoring.performance import performance_text
 
     live_starts = {i.start.isoformat(): p.flow for p in plans for i in p.live}
     found = []
@@ -293,6 +295,7 @@ def drift_events(settings: Settings, plans: list[FlowPlan]) -> list[dict[str, An
                         "interval": start[:10],
                         "drift": record["drift"],
                         "columns": record["drifted_columns"],
+                        "performance": performance_text(record.get("performance")) or "—",
                         "retrain": retrains.get(start, "—"),
                     }
                 )

@@ -76,7 +76,10 @@ def train_and_crown(settings, model: str, end: datetime) -> dict:
     started = time.perf_counter()
     path = stages.build_training_set(end, settings)
     registered = stages.register(stages.train(path, None, settings), settings)
-    decision = stages.gate(registered, settings)
+    try:
+        decision = stages.gate(registered, settings)
+    except Exception as failed:  # the training task would fail: the champion stays
+        decision = {"passed": False, "reasons": [f"the gate failed: {failed}"]}
     if decision["passed"]:
         set_alias(model, CHAMPION, registered["version"], {"promoted_by": "benchmark"})
         AuditLog(settings, "benchmark").write(  # the timeline marks the promotion

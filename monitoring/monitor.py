@@ -254,18 +254,15 @@ def curated_dataset(settings: Settings, table: str) -> str:
 
 def _reference_end(settings: Settings, model: str, start: datetime) -> tuple[datetime, str | None]:
     """The champion's data end (what it learned from) or, with no champion, the interval start."""
-    from mlflow import MlflowClient
-
     from training.gate import champion_version
-    from training.tracking import use_tracking
+    from training.tracking import data_end, use_tracking
 
     use_tracking(settings, f"drift-{model}")
     version = champion_version(model)
     if version is None:
         return start, None
-    tags = MlflowClient().get_model_version(model, version).tags
-    end = tags.get("data_interval_end")
-    return (min(as_utc(end), start) if end else start), version
+    end = data_end(model, version)
+    return (min(end, start) if end else start), version
 
 
 def _categories(settings: Settings, dataset: str, as_of: datetime) -> dict[str, str]:

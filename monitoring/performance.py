@@ -343,7 +343,9 @@ def band_units(
     """The per-unit values of the champion's test window, cut back from its data end into
     chunks of `length` (column `chunk`), its window, and what stops a band when something does.
     Read from the cache when it was computed for the same window and settings."""
-    data_end = champion_data_end(evaluation.model, evaluation.champion)
+    from training.tracking import data_end as tagged_data_end
+
+    data_end = tagged_data_end(evaluation.model, evaluation.champion)
     if data_end is None:
         return pd.DataFrame(), {}, f"version {evaluation.champion} has no data_interval_end tag"
     span = held_out_span(evaluation.model, evaluation.settings)
@@ -379,14 +381,6 @@ def chunked_units(
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
-def champion_data_end(model: str, version: str) -> datetime | None:
-    """The version's `data_interval_end` tag: the end of the data it was trained and tested on."""
-    from mlflow import MlflowClient
-
-    end = MlflowClient().get_model_version(model, version).tags.get("data_interval_end")
-    return as_utc(end) if end else None
-
-
 def held_out_span(model: str, settings: Settings) -> timedelta:
     if model == "recommender":
         return timedelta(days=settings.recommender_test_days)
@@ -416,8 +410,8 @@ def write_band_units(units: pd.DataFrame, identity: dict[str, Any], path: Path) 
 
 
 def performance_text(performance: dict | None) -> str:
-    """ "ndcg@10 0.0374 [0.0393, 0.2140]": a result's metric, value and band, for tables; ""
-    when there is none."""
+    """A result's metric, value and band for tables, e.g. "ndcg@10 0.0374 [0.0393, 0.2140]";
+    empty when there is none."""
     if not performance or performance.get("value") is None:
         return ""
     band = performance.get("band") or {}

@@ -7,6 +7,7 @@ install). Production: AISLE_MLFLOW_TRACKING_URI, a PostgreSQL URL or an MLflow s
 from __future__ import annotations
 
 import subprocess
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,17 @@ def set_alias(name: str, alias: str, version: str, tags: dict[str, Any] | None =
 
     MlflowClient().set_registered_model_alias(name, alias, version)
     tag_version(name, version, tags or {})
+
+
+def data_end(name: str, version: str) -> datetime | None:
+    """The version's `data_interval_end` tag: the end of the data it was trained and tested on
+    (None when it has none)."""
+    from mlflow import MlflowClient
+
+    from core.clock import as_utc
+
+    end = MlflowClient().get_model_version(name, version).tags.get("data_interval_end")
+    return as_utc(end) if end else None
 
 
 def tag_version(name: str, version: str, tags: dict[str, Any]) -> None:

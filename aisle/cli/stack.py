@@ -138,10 +138,11 @@ def print_summary(done: dict[str, Any]) -> None:
         metrics = ", ".join(f"{k} {v:.4f}" for k, v in found["metrics"].items())
         champions.add_row(model, f"v{found['version']}", found["data_interval_end"] or "", metrics)
     console.print(champions)
-    drift = Table("model", "interval", "drift", "columns", "retrain", title="Drift checks")
+    drift = Table("model", "interval", "drift", "columns", "realised performance [band]",
+                  "retrain", title="Drift and performance checks")  # fmt: skip
     for d in done["drift"]:
         drift.add_row(d["model"], d["interval"], "yes" if d["drift"] else "no",
-                      ", ".join(d["columns"]), d["retrain"])  # fmt: skip
+                      ", ".join(d["columns"]), d["performance"], d["retrain"])  # fmt: skip
     console.print(drift)
     promotions = Table("at", "model", "version", "from", "result", "reason", title="Promotions")
     for p in done["promotions"]:
