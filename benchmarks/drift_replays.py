@@ -9,10 +9,11 @@ Each data set is ingested into a private data folder (the ETL of the ingest DAG,
 the whole span). Then two passes over the same weeks, each week checked with the code path of
 `aisle drift check` (monitoring.retrain.check_intervals_step):
 
-* **before**: what Aisle did until now: the configured thresholds (no calibration), one drifted
-  column confirms drift, drift retrains; no champion, so each week is compared with the
-  `AISLE_DRIFT__REFERENCE_DAYS` before it (the cool-down included).
-* **after**: the defaults: calibrated thresholds, the data-set-level decision, and a champion:
+* **before**: what Aisle did until now: the configured thresholds (no calibration, no seasonal
+  reference), one drifted column confirms drift, drift retrains; no champion, so each week is
+  compared with the `AISLE_DRIFT__REFERENCE_DAYS` before it (the cool-down included).
+* **after**: the defaults: calibrated thresholds, the same weeks a year earlier as a seasonal
+  reference (where a year exists), the data-set-level decision, and a champion:
   the first one trained (training set, training, registration, gate: the stages the training
   DAG runs) as soon as the history covers its windows; every week its realised performance is
   judged against its band, and a retrain the monitor asks for trains a new version, which
@@ -51,6 +52,7 @@ REPLAYS = {
 IMAGES = ROOT / "docs" / "images"
 BEFORE = {  # the drift policy before calibration: fixed thresholds, drift retrains
     "calibration_chunks": 0,
+    "seasonal_reference": False,
     "min_drifted_share": 0.01,
     "retrain_on_drift": True,
 }

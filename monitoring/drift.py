@@ -11,8 +11,10 @@ Beside the distributions, the window's **volume**: its rows against the referenc
 same weekday (a seasonal-naive expectation, so a Saturday is not compared with a Tuesday).
 
 Thresholds are the configured ones unless the caller passes calibrated ones (`thresholds`, from
-monitoring.calibration: each column's own variability on the shop's history). Drift is
-confirmed **at the level of the data set**: when the drifted columns carry at least
+monitoring.calibration: each column's own variability on the shop's history). Where a year of
+history exists, a column that drifts but does not against the same weeks a year earlier is
+seasonal (`explain_by_season`): reported, not confirmed. Drift is confirmed **at the level of
+the data set**: when the drifted columns carry at least
 `min_drifted_share` of the weight (`weights`: the champion's feature importance where it gives
 one, else equal), or the volume moves more than its tolerance (calibrated too).
 
@@ -54,10 +56,21 @@ class DriftResult:
     notes: list[str] = field(default_factory=list)
     weights: dict[str, float] = field(default_factory=dict)  # column -> weight; empty: equal
     volume_tolerance: float | None = None
+    seasonal: list[str] = field(default_factory=list)  # drifted, but as the same weeks last year
 
     @property
     def drifted_columns(self) -> list[str]:
-        return [c.column for c in self.columns if c.drifted]
+        """The columns that drifted and that the season does not explain."""
+        return [c.column for c in self.columns if c.drifted and c.column not in self.seasonal]
+
+    def explain_by_season(self, last_year: DriftResult) -> None:
+        """Columns (and the volume) that drift against the recent reference but not against
+        the same weeks a year earlier are seasonal: reported, not confirmed."""
+        still = set(last_year.drifted_columns)
+        self.seasonal = [c for c in self.drifted_columns if c not in still]
+        if self.volume_drifted and not last_year.volume_drifted:
+            self.seasonal.append("volume")
+            self.volume_drifted = False
 
     @property
     def share_drifted(self) -> float:
@@ -88,6 +101,7 @@ class DriftResult:
             "volume_tolerance": self.volume_tolerance,
             "min_drifted_share": self.min_drifted_share,
             "weights": self.weights,
+            "seasonal": self.seasonal,
             "columns": [asdict(c) for c in self.columns],
             "notes": self.notes,
         }

@@ -94,6 +94,9 @@ def drift_check_step(
     result = compared.result
     if calibration.note:
         result.notes.append(calibration.note)
+    last_year = _same_weeks_last_year(settings, model, dataset, (start, end), calibration)
+    if last_year is not None:
+        result.explain_by_season(last_year.result)
     context = {
         "model": model,
         "dataset": dataset,
@@ -175,6 +178,33 @@ def compare_frames(
         result, snapshot = check_drift(ours, theirs, *COLUMNS[model], policy, None, None,
                                        thresholds)  # fmt: skip
     return Compared(result, snapshot, anchor, sample, current, categories)
+
+
+def _same_weeks_last_year(
+    settings: Settings,
+    model: str,
+    dataset: str,
+    window: tuple[datetime, datetime],
+    calibration: Calibration,
+) -> Compared | None:
+    """The interval against the reference window that ends 52 weeks before its end (its last
+    quarter: the same weeks a year earlier), when the curated history reaches that far."""
+    from features.storage import list_partitions
+
+    if not settings.drift.seasonal_reference:
+        return None
+    table = model_stages(model).table
+    days = list_partitions(settings.curated_dir, dataset, table)
+    year = timedelta(weeks=52)
+    reference = (window[1] - year - timedelta(days=settings.drift.reference_days),
+                 window[1] - year)  # fmt: skip
+    if not days or as_utc(days[0].name.removeprefix("date=")) > reference[0]:
+        return None
+    try:
+        return compare_windows(settings, model, dataset, window, reference,
+                               calibration.thresholds)  # fmt: skip
+    except (NothingToCheck, ValueError):
+        return None
 
 
 def calibrate_thresholds(

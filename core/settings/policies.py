@@ -72,6 +72,10 @@ class DriftPolicy(BaseModel):
         "this share of the weight (the champion's feature importance where it gives one, else "
         "equal weights), or the volume moved.",
     )
+    seasonal_reference: bool = Field(
+        True, description="Where a year of history exists, a column that drifts but not "
+        "against the same weeks a year earlier is seasonal: reported, not confirmed."
+    )
     retrain_on_drift: bool = Field(
         False,
         description="Retrain on confirmed drift alone. Off: drift is reported, and a "

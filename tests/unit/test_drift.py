@@ -113,3 +113,22 @@ def test_frames_are_described_against_an_anchor():
     assert frame.item_known.tolist() == ["no", "yes"]  # c is not in the anchor
     assert frame.price_ratio.iloc[1] == pytest.approx(1.0)  # a's anchor median price is 10
     assert np.isnan(frame.price_ratio.iloc[0])
+
+
+def test_a_shift_last_year_also_saw_is_seasonal_and_one_column_of_five_weighs_a_fifth():
+    from monitoring.drift import ColumnDrift, DriftResult
+
+    def result(drifted: set[str], volume: bool) -> DriftResult:
+        columns = [ColumnDrift(c, "wasserstein", 0.1, 0.3 if c in drifted else 0.01, c in drifted)
+                   for c in ["price_ratio", "category", "promo", "feature", "units"]]  # fmt: skip
+        return DriftResult(columns, 100, 100.0, volume, min_drifted_share=0.3)
+
+    recent = result({"price_ratio", "category"}, volume=True)
+    assert recent.share_drifted == pytest.approx(0.4) and recent.drift
+    recent.explain_by_season(result({"category"}, volume=False))  # the same weeks last year
+    assert recent.drifted_columns == ["category"] and recent.seasonal == ["price_ratio", "volume"]
+    assert recent.share_drifted == pytest.approx(0.2) and not recent.drift  # below 0.3
+    weighed = result({"promo"}, volume=False)
+    weighed.weights = {"price_ratio": 0.1, "category": 0.1, "promo": 0.6, "feature": 0.1,
+                       "units": 0.1}  # fmt: skip
+    assert weighed.share_drifted == pytest.approx(0.6) and weighed.drift
