@@ -1,12 +1,14 @@
 """The Airflow UI as Aisle's console: extra links on task pages, and the files they open.
 
-Task pages get three links, computed in the API server from the task's return value (XCom):
+Task pages get four links, computed in the API server from the task's return value (XCom):
 
     MLflow          the run a task trained or checked drift in, or the model version it
                     registered or gated (the MLflow UI, `AISLE_MLFLOW_PORT`)
     Report          the Evidently report of a drift check, or the validation report of a
                     training set (served below, behind Airflow's sign-in)
     Audit entry     the promotion audit log's entries of the versions a promote task handled
+    Timeline        a drift check's monitoring timeline: drift against calibrated thresholds,
+                    realised performance against its band, retrains with their reasons
 
 The plugin in `plugins/aisle_console.py` only registers them. The files are served by a small
 FastAPI app mounted on the API server at `/aisle`, which accepts Airflow's own session (the
@@ -103,6 +105,14 @@ def file_url(path: Path, settings: Settings) -> str | None:
     return f"{settings.airflow_url}{MOUNT}/files/{quote(relative.as_posix())}"
 
 
+def timeline_link(result: Any, settings: Settings) -> str | None:
+    """The monitoring timeline the drift check redrew (drift_timeline.html)."""
+    for item in _items(result):
+        if item.get("timeline"):
+            return file_url(Path(item["timeline"]), settings)
+    return None
+
+
 def audit_link(result: Any, settings: Settings) -> str | None:
     """The audit entries of the versions a promote task handled."""
     outcomes = [i for i in _items(result) if i.get("result") and i.get("version")]
@@ -116,7 +126,7 @@ def audit_link(result: Any, settings: Settings) -> str | None:
 
 
 def operator_links() -> list[Any]:
-    """The three links, as Airflow operator links (global: every task gets them; a task whose
+    """The four links, as Airflow operator links (global: every task gets them; a task whose
     result has nothing to link to shows none)."""
     from airflow.sdk import BaseOperatorLink
 
@@ -137,6 +147,7 @@ def operator_links() -> list[Any]:
         make("MLflow", mlflow_link),
         make("Report", report_link),
         make("Audit entry", audit_link),
+        make("Timeline", timeline_link),
     ]
 
 

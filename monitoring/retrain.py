@@ -23,6 +23,7 @@ from core.clock import as_utc
 from core.settings import Settings, get_settings
 
 from .monitor import NothingToCheck, drift_check_step, monitoring_dir
+from .timeline import plot
 
 log = logging.getLogger(__name__)
 MODEL_OF_FLOW = {"interactions": "recommender", "sales": "pricing"}
@@ -62,6 +63,11 @@ def check_intervals_step(
                 "performance": record.get("performance"),
             }
         )
+    for model in {r["model"] for r in out if r["report"]}:  # the timeline the task page links
+        drawn = plot(settings, model)["html"]
+        for result in out:
+            if result["model"] == model:
+                result["timeline"] = drawn
     return out
 
 

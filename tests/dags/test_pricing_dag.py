@@ -140,7 +140,8 @@ def test_the_training_set_is_point_in_time(twenty_weeks):
 @pytest.mark.slow
 def test_drift_of_the_last_week_with_the_champions_proposed_prices(twenty_weeks):
     """The drift monitor's pricing check on the weeks the DAG run left behind: feature drift of
-    the last week against the four before the champion's data end, and its proposed prices."""
+    the last week against the four before the champion's data end with calibrated thresholds,
+    its proposed prices, and its realised RMSE against the band of its test weeks."""
     import json
 
     from mlflow import MlflowClient
@@ -163,3 +164,16 @@ def test_drift_of_the_last_week_with_the_champions_proposed_prices(twenty_weeks)
     assert (folder / "predictions.html").stat().st_size > 10_000
     saved = json.loads((folder / "drift.json").read_text())
     assert saved["model"] == "pricing" and saved["dataset"] == "orange_juice"
+    # thresholds calibrated on the weeks before the champion's data end, each against its own
+    # four weeks before (the first weeks of the twenty have none and are left out)
+    calibration = saved["calibration"]
+    assert calibration["calibrated"] and 4 <= len(calibration["chunks"]) <= 10, calibration
+    used = {c["column"]: c["threshold"] for c in saved["columns"]}
+    assert used == {c: band["threshold"] for c, band in calibration["bands"].items()}
+    # the champion's realised RMSE on the last week, one of its own test weeks: inside its band
+    performance = record["performance"]
+    assert performance["metric"] == "rmse" and performance["judged"], performance
+    assert not performance["dropped"], performance["reason"]
+    band = performance["band"]
+    assert band["window"]["end"].startswith(END.isoformat()) and band["chunks"] == 3
+    assert band["low"] <= performance["value"] <= band["high"]

@@ -126,6 +126,7 @@ def test_task_pages_link_to_mlflow_the_report_and_the_audit(finished_loop, api):
     check = _task_links(api, "drift_monitor", "check")
     assert check["MLflow"].startswith(f"{settings.mlflow_url}/#/experiments/")
     assert check["Report"].startswith(f"{settings.airflow_url}/aisle/files/monitoring/")
+    assert check["Timeline"].endswith("/drift_timeline.html")
     trained = _task_links(api, "recommender_training", "train")
     assert "/runs/" in trained["MLflow"]
     validated = _task_links(api, "pricing_training", "validate")

@@ -37,7 +37,7 @@ def test_a_quiet_column_keeps_its_configured_threshold():
 
 def test_p_values_are_calibrated_on_their_own_scale():
     # a KS test on big windows says p ~ 1e-6 every week on this shop
-    chunks = [{"f": 10.0 ** -e} for e in (5, 5.5, 6, 6, 6.5, 6, 5.8, 6.2)]
+    chunks = [{"f": 10.0**-e} for e in (5, 5.5, 6, 6, 6.5, 6, 5.8, 6.2)]
     found = calibrate(chunks, {"f": "ks"}, {"f": 0.05}, POLICY)
     threshold = found.thresholds["f"]
     assert threshold < min(s["f"] for s in chunks)  # drift only well below the usual p

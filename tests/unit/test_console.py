@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from aisle.console import audit_link, file_url, mlflow_link, report_link
+from aisle.console import audit_link, file_url, mlflow_link, report_link, timeline_link
 
 
 @pytest.fixture
@@ -34,6 +34,11 @@ def test_reports_link_through_the_api_server_and_only_inside_the_data_folder(con
     )
     assert file_url(Path("/etc/passwd"), console_settings) is None
     assert report_link({"version": "3"}, console_settings) is None  # nothing to link: no button
+    drift[0]["timeline"] = str(data / "monitoring/recommender/drift_timeline.html")
+    assert timeline_link(drift, console_settings) == (
+        "http://127.0.0.1:8080/aisle/files/monitoring/recommender/drift_timeline.html"
+    )
+    assert timeline_link({"version": "3"}, console_settings) is None
 
 
 def test_a_promotion_links_to_the_audit_entries_of_its_versions(console_settings):
