@@ -106,20 +106,16 @@ def drift_check_step(
         "calibration": calibration.to_dict(),
     }
     folder = monitoring_dir(settings, model) / start.date().isoformat()
-    paths = write_report(result, compared.snapshot, folder, context)
-    predicted = None
+    predicted = performance = None
     if champion is not None:
         windows = (compared.anchor, compared.sample, compared.current)
         predicted = _prediction_drift(
             settings, model, champion, windows, compared.categories, folder
         )
-        if predicted is not None:
-            paths["predictions_html"] = predicted["report"]
-    performance = None
-    if champion is not None:
-        from .performance import realised_performance
-
-        performance = realised_performance(model, start, end, settings, champion)
+        performance = _realised_performance(settings, model, start, end, champion)
+    paths = write_report(result, compared.snapshot, folder, {**context, "performance": performance})
+    if predicted is not None:
+        paths["predictions_html"] = predicted["report"]
     run_id = _log_to_mlflow(settings, model, start, result, paths, predicted, performance)
     record = {**context, **result.to_dict(), "report": paths, "mlflow_run_id": run_id}
     record["prediction"] = predicted
@@ -224,6 +220,19 @@ def calibrate_thresholds(
     folder = monitoring_dir(settings, model) / "calibration"
     return calibrate_columns(settings.drift, COLUMNS[model], model == "recommender",
                              reference_end, length, score, folder)  # fmt: skip
+
+
+def _realised_performance(settings, model, start, end, champion) -> dict[str, Any]:
+    """The champion's realised performance (monitoring.performance); when it cannot be
+    evaluated, the drift check still stands and the record says why, at ERROR in the log."""
+    from .performance import realised_performance
+
+    try:
+        return realised_performance(model, start, end, settings, champion)
+    except Exception as failed:  # the drift half of the check must not go dark with it
+        log.exception("%s: realised performance of version %s failed", model, champion)
+        return {"model": model, "champion_version": champion, "value": None, "judged": False,
+                "dropped": False, "reason": f"could not be evaluated: {failed}"}  # fmt: skip
 
 
 def _prediction_drift(settings, model, champion, windows, categories, folder) -> dict | None:

@@ -42,3 +42,17 @@ def test_no_champion_asks_for_a_first_model_whatever_the_drift():
     settings = get_settings()
     assert retrain_reason(record(False, None, None), settings) == "no champion yet: the first model"
     assert retrain_reason(record(True, None, None), settings).endswith("(drift in category)")
+
+
+def test_a_performance_evaluation_that_fails_is_reported_not_retrained_on(monkeypatch, caplog):
+    from monitoring import monitor, performance
+
+    def broken(*args, **kwargs):
+        raise OSError("the feature store is unreachable")
+
+    monkeypatch.setattr(performance, "realised_performance", broken)
+    found = monitor._realised_performance(get_settings(), "pricing", None, None, "3")
+    assert found["judged"] is False and "the feature store is unreachable" in found["reason"]
+    assert "realised performance of version 3 failed" in caplog.text
+    said = retrain_reason(record(True, found), get_settings())
+    assert said.startswith("no retrain: drift in category; performance not judged (could not")
