@@ -1,11 +1,14 @@
-"""From drift to retraining: which model a data interval concerns, and whether its confirmed
-drift retrains that model now or falls inside the cool-down.
+"""From the interval's check to retraining: which model a data interval concerns, and whether
+what the check found retrains that model now (`retrain_reason`): the champion's realised
+performance below its band, or no champion yet; confirmed drift only when
+`AISLE_DRIFT__RETRAIN_ON_DRIFT` says so, else it is reported. Every decision says why.
 
 The cool-down runs on data time (interval starts), not on the wall clock, so a replay decides
-as the live system would: after a retrain triggered for the interval starting at T, drift in an
+as the live system would: after a retrain triggered for the interval starting at T, a drop in an
 interval starting before T + `AISLE_DRIFT__COOLDOWN_HOURS` does not trigger another (a rerun of
 the same interval neither). The last trigger is kept in `data/monitoring/<model>/retrain.json`,
-every trigger in `retrains.jsonl` (the drift timeline's marks).
+every trigger in `retrains.jsonl` (the timeline's marks). After the checks, the model's
+timeline is redrawn (monitoring.timeline), and the results name it for the task page's link.
 
 A model with no champion yet is trained as soon as the curated history covers its training
 windows (drift or not): the closed loop starts itself. Before that, no retrain is asked for,
