@@ -4,7 +4,7 @@ A fixed threshold fires every week on a shop whose weeks differ from each other 
 promotions rotate, the catalogue turns over): drift was confirmed in 117 of 117 orange-juice
 weeks. The check's statistic has its own variability on such a shop, and the threshold should
 sit above it. NannyML's answer, followed here: the reference period is cut into chunks of the
-size of the interval being checked, and each column's threshold is the centre of its chunk
+size of the interval being checked, and each column's threshold is the mean of its chunk
 scores plus `calibration_sigmas` standard deviations (NannyML's `StandardDeviationThreshold`),
 with one change: the highest score is left out of the mean and deviation (from five chunks on),
 so one drifted chunk among ten (a shift that began just before the reference end) does not lift
@@ -115,7 +115,7 @@ def calibrate(
         if len(scores) < policy.min_calibration_chunks:
             thresholds[column] = fixed[column]
             continue
-        mean, std = robust_centre_and_spread(np.asarray(scores))
+        mean, std = trimmed_mean_and_sd(np.asarray(scores))
         floor = drift_scale(method, fixed[column])
         threshold = from_drift_scale(method, max(mean + policy.calibration_sigmas * std, floor))
         thresholds[column] = threshold
@@ -124,7 +124,7 @@ def calibrate(
     return Calibration(thresholds, bands, [])
 
 
-def robust_centre_and_spread(scores: np.ndarray) -> tuple[float, float]:
+def trimmed_mean_and_sd(scores: np.ndarray) -> tuple[float, float]:
     """The mean and standard deviation of the scores, the highest left out when there are
     five or more (a drifted chunk does not widen the band that should catch it)."""
     kept = np.sort(scores)[:-1] if len(scores) >= 5 else scores
