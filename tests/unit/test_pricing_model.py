@@ -183,3 +183,22 @@ def test_missing_history_is_filled_not_propagated(sales):
     assert first_week.units_lag1.isna().all()
     batch = Design.fit(sales).encode(first_week)
     assert torch.isfinite(batch.context).all()
+
+
+def test_the_gate_s_guardrail_check_leaves_out_shelves_whose_rails_admit_no_cent(model, sales):
+    """Per-ounce prices (orange juice: $0.0155) make the gate's own ±20 % rails admit no whole
+    cent; such rows say nothing of the model, and the check quotes the others instead of
+    failing the training run (it raised GuardrailError on a replay's retrain)."""
+    from training.pricing.gate import QUOTED_ROWS, behavioural_tests
+    from training.pricing.quoting import GuardrailError, Guardrails
+    from training.pricing.quoting.interval import allowed_interval
+
+    rows = sales.sample(QUOTED_ROWS + 5, random_state=1).reset_index(drop=True)
+    rows.loc[:4, "price"] = 0.0155  # five shelves priced by the ounce
+    rails = Guardrails(floor=0.01, ceiling=0.02, max_change_pct=20.0, min_margin_pct=10.0)
+    with pytest.raises(GuardrailError):  # what the check used to hit
+        allowed_interval(round(0.6 * 0.0155, 4), rails, 0.0155)
+    first_quoted = rows.sample(len(rows), random_state=0).price.iloc[:QUOTED_ROWS]  # as the gate
+    assert (first_quoted == 0.0155).any()  # the old check would have quoted one and raised
+    found = behavioural_tests(model, rows, len(rows))
+    assert found == {"demand falls with price": True, "guardrails held": True}
