@@ -9,8 +9,9 @@ MLflow's own (`mlflow.validate_evaluation_results` with `MetricThreshold`s):
 * each secondary metric may fall behind the champion's by at most its tolerance (an absolute
   `threshold` at champion - tolerance; MLflow's changes must be positive, so a tolerance is
   written as a threshold);
-* every metric must clear its absolute floor, which is also all a first model (no champion yet)
-  has to clear: the naive baseline scored on the same rows (popularity; last week's units).
+* every metric must clear its absolute floor, which a first model (no champion yet) must clear
+  too: the strongest reference computed on the same rows (`floor`), named in a rejection
+  (`floor_source`).
 
 The decision and every reason are written as tags on the MLflow model version
 (`aisle.gate`, `aisle.gate.reasons`, `aisle.gate.champion`, `aisle.gate.metrics`) and logged.
@@ -37,7 +38,8 @@ class MetricRule:
     greater_is_better: bool
     margin: float | None = None  # primary: must beat the champion by this much
     tolerance: float | None = None  # secondary: may fall behind the champion by this much
-    floor: float | None = None  # absolute: the naive baseline on the same rows, or a setting
+    floor: float | None = None  # absolute: the strongest reference on the same rows, or a setting
+    floor_source: str | None = None  # what set the floor, named in a rejection ("EASE (l2=300)")
 
 
 @dataclass
@@ -103,8 +105,20 @@ def compare_metrics(
             None if champion is None else EvaluationResult(metrics=champion, artifacts={}),
         )
     except ModelValidationFailedException as failed:  # one line per failed check
-        return [line.strip() for line in str(failed).splitlines() if line.strip()]
+        lines = [line.strip() for line in str(failed).splitlines() if line.strip()]
+        return [_name_floors(line, rules) for line in lines]
     return []
+
+
+def _name_floors(reason: str, rules: list[MetricRule]) -> str:
+    """MLflow says "rmse threshold = 0.338"; say which reference set it: "rmse threshold
+    ((b) store effects) = 0.338"."""
+    for rule in rules:
+        if rule.floor_source:
+            reason = reason.replace(
+                f"{rule.name} threshold = ", f"{rule.name} threshold ({rule.floor_source}) = "
+            )
+    return reason
 
 
 def decide(
