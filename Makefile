@@ -80,6 +80,7 @@ bench: data
 	$(BIN)/python benchmarks/online_features.py
 	$(BIN)/python benchmarks/training_set.py
 	$(BIN)/python benchmarks/recommender.py
+	$(BIN)/python benchmarks/buy_again.py
 	$(BIN)/python benchmarks/pricing.py
 	$(BIN)/python benchmarks/serving.py
 	$(BIN)/python benchmarks/catalogue.py

@@ -4,6 +4,9 @@ For each size, one CSV of simulator events (as a shop export looks) is landed on
 measurement runs in a fresh subprocess, so its peak RSS is its own:
 
     etl        features.etl.run_etl over the landed file (parse, validate, dedup, curated days)
+    bad        run_etl over the same file with every row broken (an unknown event type and a
+               negative price): every row quarantined, the path a bad export takes; its ratio
+               to `etl` is the price of rejecting (target: within 2x)
     reference  pandas.read_csv(path).to_parquet(out), the same file: "the price of validation"
 
 Files above 1M events are ten (or more) 1M-event shops with their own seeds, one after another in
@@ -31,6 +34,10 @@ from common import ROOT, WORK, machine, write_results
 
 CHUNK_EVENTS = 1_000_000  # events per simulated shop; larger files are several shops in a row
 CHUNK_DAYS = 182
+# How the bad file breaks every row: two rules at once, so each row also carries two reasons.
+BAD_ROW = {"event_type": "wishlist", "price": "-1"}
+BAD_REASONS = "unknown_event_type; price_not_positive"
+KINDS = ("etl", "bad", "reference")
 
 
 # --- children: each runs one measurement and prints one JSON line --------------------------------
@@ -53,8 +60,10 @@ def child(kind: str, csv: Path, meta: dict[str, Any], data_dir: Path) -> dict[st
     else:
         settings = get_settings(data_dir=data_dir)
         interval = Interval.parse(meta["first_day"], meta["end_day"])
-        s = run_etl(settings, meta["dataset"], "interactions", interval)
+        dataset = meta["bad_dataset"] if kind == "bad" else meta["dataset"]
+        s = run_etl(settings, dataset, "interactions", interval)
         assert s.rows_in == s.curated + s.quarantined + s.duplicates, s
+        assert kind != "bad" or s.quarantined == s.rows_in, s
         counts = ("rows_in", "curated", "quarantined", "duplicates")
         out["summary"] = {k: getattr(s, k) for k in counts} | {
             "curated_partitions": len(s.curated_partitions),
@@ -104,6 +113,39 @@ def generate(size: int, work: Path) -> tuple[Path, dict[str, Any]]:
     return csv, meta
 
 
+def break_every_row(csv: Path) -> Path:
+    """Write (once) the same events with every row broken (BAD_ROW), streamed in blocks."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    bad = csv.with_name(f"{csv.stem}_bad.csv")
+    if bad.exists():
+        return bad
+    tmp = bad.with_suffix(".tmp")
+    with csv.open("rb") as handle:
+        header = handle.readline()
+    # Every column read and written as the text it was: only the broken fields change.
+    names = header.decode().strip().split(",")
+    convert = pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()))
+    reader = pacsv.open_csv(csv, convert_options=convert)
+    options = pacsv.WriteOptions(quoting_style="none", include_header=False)
+    tmp.write_bytes(header)
+    with (
+        tmp.open("ab") as sink,
+        pacsv.CSVWriter(sink, reader.schema, write_options=options) as writer,
+    ):
+        for batch in reader:
+            columns = {
+                name: pa.array([BAD_ROW[name]] * batch.num_rows, pa.string())
+                if name in BAD_ROW
+                else batch.column(name)
+                for name in batch.schema.names
+            }
+            writer.write_batch(pa.RecordBatch.from_pydict(columns, schema=reader.schema))
+    tmp.replace(bad)
+    return bad
+
+
 def land_file(csv: Path, meta: dict[str, Any], data_dir: Path) -> str:
     from core.settings import get_settings
     from features.landing import land
@@ -149,11 +191,13 @@ def markdown(report: dict[str, Any]) -> str:
         f"pyarrow {report['machine']['pyarrow']}. Medians of the repeats; reference = "
         "`pandas.read_csv(path).to_parquet(out)` on the same file.",
         "",
+        f"`bad` = the same file with every row broken ({BAD_REASONS}): every row quarantined.",
+        "",
         "| events | file MB | run | repeats | seconds | rows/s | peak RSS MB | peak-baseline MB |",
         "|---:|---:|---|---:|---:|---:|---:|---:|",
     ]
     for s in report["sizes"]:
-        for what in ("etl", "reference"):
+        for what in KINDS:
             m = s[what]
             lines.append(
                 f"| {s['rows']:,} | {s['file_mb']:,.0f} | {what} | {len(m['runs_seconds'])} | "
@@ -162,14 +206,15 @@ def markdown(report: dict[str, Any]) -> str:
             )
     lines += ["", "| ratio | value |", "|---|---:|"]
     lines += [f"| {k} | {v:.2f} |" for k, v in report["ratios"].items()]
-    lines += ["", "| events | rows_in | curated | quarantined | duplicates | days |"]
-    lines += ["|---:|---:|---:|---:|---:|---:|"]
+    lines += ["", "| events | run | rows_in | curated | quarantined | duplicates | days |"]
+    lines += ["|---:|---|---:|---:|---:|---:|---:|"]
     for s in report["sizes"]:
-        c = s["etl_summary"]
-        lines.append(
-            f"| {s['rows']:,} | {c['rows_in']:,} | {c['curated']:,} | {c['quarantined']:,} | "
-            f"{c['duplicates']:,} | {c['curated_partitions']:,} |"
-        )
+        for what in ("etl", "bad"):
+            c = s[f"{what}_summary"]
+            lines.append(
+                f"| {s['rows']:,} | {what} | {c['rows_in']:,} | {c['curated']:,} | "
+                f"{c['quarantined']:,} | {c['duplicates']:,} | {c['curated_partitions']:,} |"
+            )
     lines += ["", "Reproduce with `.venv/bin/python benchmarks/etl.py` (see benchmarks/README.md)."]
     return "\n".join(lines) + "\n"
 
@@ -180,7 +225,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--quick", action="store_true", help="sizes 100,000 and 1,000,000")
     p.add_argument("--repeats", type=int, help="default: 3 up to 1M events, 1 above")
     p.add_argument("--workdir", type=Path, default=WORK)
-    p.add_argument("--child", choices=["etl", "reference"], help=argparse.SUPPRESS)
+    p.add_argument("--child", choices=KINDS, help=argparse.SUPPRESS)
     p.add_argument("--csv", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--meta", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -197,22 +242,26 @@ def main(argv: list[str] | None = None) -> None:
     with Progress(console=console) as progress:
         for size in sizes:
             repeats = args.repeats or (3 if size <= 1_000_000 else 1)
-            task = progress.add_task(f"{size:,} events", total=1 + 2 * repeats)
+            task = progress.add_task(f"{size:,} events", total=1 + len(KINDS) * repeats)
             progress.update(task, description=f"{size:,} events: generating")
             csv, meta = generate(size, work)
+            bad = break_every_row(csv)
             data_dir = work / f"data_{size}"
             meta["dataset"] = land_file(csv, meta, data_dir)
+            meta["bad_dataset"] = land_file(bad, meta, data_dir)
             progress.advance(task)
-            runs: dict[str, list[dict[str, Any]]] = {"etl": [], "reference": []}
+            runs: dict[str, list[dict[str, Any]]] = {kind: [] for kind in KINDS}
             for i in range(repeats):
-                for kind in ("etl", "reference"):
+                for kind in KINDS:
                     progress.update(task, description=f"{size:,} events: {kind} {i + 1}/{repeats}")
                     runs[kind].append(run_child(kind, csv, meta, data_dir))
                     progress.advance(task)
             entry = {"rows": meta["rows"], "file_mb": round(csv.stat().st_size / 2**20, 1)}
             entry |= {kind: summarise(r, meta["rows"]) for kind, r in runs.items()}
             entry["etl_summary"] = runs["etl"][-1]["summary"]
+            entry["bad_summary"] = runs["bad"][-1]["summary"]
             assert entry["etl_summary"]["rows_in"] == meta["rows"], entry
+            assert entry["bad_summary"]["quarantined"] == meta["rows"], entry
             results.append(entry)
             progress.update(task, description=f"{size:,} events: done")
 
@@ -223,12 +272,20 @@ def main(argv: list[str] | None = None) -> None:
         )
         for s in results
     }
+    for s in results:  # the issue's target: the quarantine path within 2x of the curated one
+        label = f"quarantine path {s['rows']:,} (etl rows/s ÷ bad rows/s; target ≤ 2)"
+        ratios[label] = round(s["etl"]["rows_per_s"] / s["bad"]["rows_per_s"], 3)
     if len(results) > 1:
-        for what in ("etl", "reference"):
+        for what in KINDS:
             for key in ("peak_rss_mb", "peak_minus_baseline_mb"):
                 label = f"{what} {key} {large['rows']:,} ÷ {small['rows']:,}"
                 ratios[label] = round(large[what][key] / small[what][key], 3)
-    report = {"machine": machine(), "sizes": results, "ratios": ratios}
+    report = {
+        "machine": machine(),
+        "bad_file": {"every_row": BAD_ROW, "reasons": BAD_REASONS},
+        "sizes": results,
+        "ratios": ratios,
+    }
     write_results("etl", report, markdown(report))
 
 

@@ -8,10 +8,16 @@
        history known at a cut is the input, the next window's new items the targets. MovieLens
        (valid and test: the last 28 days each) and a simulated shop (14 days each).
 
+    catalogue  `train_step` (training/recommender/pipeline.py, what the DAG and the CLI run) on
+       simulated shops of ~2k, ~15k and ~100k items, protocol B: the form it chose by catalogue
+       size, its wall seconds (references included), peak RSS (each size in its own process),
+       test NDCG@10 against popularity and EASE (left out where its inverse does not fit).
+
 Every model sees the same matrices and the same metric code (training/recommender/evaluate.py).
 Seeds matter for the random split (A) and for the trained models (BPR-MF, our fine-tuning).
 
     .venv/bin/python benchmarks/recommender.py [--protocols A B] [--seeds 2020 2021 2022]
+    .venv/bin/python benchmarks/recommender.py --parts catalogue [--sizes 2000 15000 100000]
 """
 
 from __future__ import annotations
@@ -40,6 +46,15 @@ PROTOCOL_B = {
         14,
         {"events": 300_000, "users": 5_000, "items": 1_000, "days": 91},
     ),
+}
+
+
+# simulated shops of the catalogue table: items -> simulator settings (91 days, protocol B with
+# 14 valid and 14 test days); events grow with the catalogue so items keep a few interactions
+CATALOGUE = {
+    2_000: {"events": 300_000, "users": 10_000, "items": 2_000, "days": 91},
+    15_000: {"events": 1_000_000, "users": 20_000, "items": 15_000, "days": 91},
+    100_000: {"events": 2_000_000, "users": 40_000, "items": 100_000, "days": 91},
 }
 
 
@@ -114,14 +129,21 @@ def protocol_a(seeds: list[int]) -> dict[str, list[dict[str, float]]]:
 
 def protocol_b_data(name: str) -> Any:
     """The Feast training set of a protocol-B input, built once under benchmarks/.work/."""
+    from training.recommender.dataset import RecommenderData
+
+    return RecommenderData.load(protocol_b_path(name, PROTOCOL_B[name]))
+
+
+def protocol_b_path(name: str, spec: tuple) -> Any:
+    """The path of the training set of `spec` (PROTOCOL_B's shape), built once through Feast."""
     from core.clock import as_utc
     from core.settings import get_settings
     from features.ingest import ingest
     from features.pipeline import run_features
-    from training.recommender.dataset import MODEL, RecommenderData, build_training_set
+    from training.recommender.dataset import MODEL, build_training_set
     from training.training_sets import Windows, training_set_path
 
-    source, first, end, valid_days, test_days, simulator = PROTOCOL_B[name]
+    source, first, end, valid_days, test_days, simulator = spec
     settings = get_settings(
         data_dir=WORK / "recommender" / name, interactions_source=source, simulator=simulator
     )
@@ -132,7 +154,75 @@ def protocol_b_data(name: str) -> Any:
         ingest("interactions", first, end, settings)
         run_features("interactions", first, end, settings)
         build_training_set(settings, source, windows)
-    return RecommenderData.load(path)
+    return path
+
+
+def catalogue_spec(items: int) -> tuple:
+    return ("simulator", "2024-01-01", "2024-04-01", 14, 14, CATALOGUE[items])
+
+
+def catalogue_row(items: int) -> dict[str, Any]:
+    """Build the shop's training set here, then train it in a child process of its own, so
+    each size's peak RSS is its own."""
+    import subprocess
+    import sys
+
+    started = time.perf_counter()
+    protocol_b_path(f"catalogue-{items}", catalogue_spec(items))
+    print(f"catalogue {items}: training set in {time.perf_counter() - started:.0f} s", flush=True)
+    child = subprocess.run(
+        [sys.executable, __file__, "--catalogue-child", str(items)],
+        check=True, stdout=subprocess.PIPE, text=True,  # its log goes on to stderr
+    )  # fmt: skip
+    row = json.loads(child.stdout.strip().splitlines()[-1])
+    print(f"catalogue {items}: {row}", flush=True)
+    return row
+
+
+def catalogue_child(items: int) -> None:
+    """One `train_step` on the size's training set, in a fresh MLflow store; one JSON line."""
+    import logging
+    import resource
+    import shutil
+
+    from core.settings import get_settings
+    from training.recommender.pipeline import train_step
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    path = protocol_b_path(f"catalogue-{items}", catalogue_spec(items))
+    folder = WORK / "recommender" / f"catalogue-{items}-runs"
+    shutil.rmtree(folder, ignore_errors=True)
+    settings = get_settings(data_dir=folder)
+    started = time.perf_counter()
+    trained = train_step(path, None, settings, device="cpu")
+    seconds = time.perf_counter() - started
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak = usage.ru_maxrss / 1024  # kB on Linux
+    references = trained["references"]
+    ease = next((m for n, m in references.items() if n.startswith("ease")), None)
+    from training.recommender.predict import load_checkpoint
+
+    model = load_checkpoint(trained["checkpoint"], device="cpu")
+    row = {
+        "catalogue": items,
+        "items": len(model.item_ids),
+        "form": trained["form"] + (f" ({model.metadata['form']['weights']} weights)"
+                                   if "weights" in model.metadata["form"] else ""),
+        "train_seconds": round(seconds, 1),
+        "model_seconds": round(trained["train_seconds"], 1),
+        "peak_rss_mb": round(peak),
+        # CPU seconds of the whole process (imports and data loading too): on a shared machine
+        # the wall seconds above carry other work's waits, these do not
+        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
+        "ndcg@10": round(trained["test"]["ndcg@10"], 4),
+        "popularity": round(references["popularity"]["ndcg@10"], 4),
+        "ease": None if ease is None else round(ease["ndcg@10"], 4),
+        "ease_l2": None if ease is None else ease["l2"],
+        "factor_rank": model.metadata.get("factor_rank"),
+        "best_epoch": trained["best_epoch"],
+        "notes": model.metadata.get("reference_notes", []),
+    }  # fmt: skip
+    print(json.dumps(row))
 
 
 def protocol_b(seeds: list[int], inputs: list[str]) -> dict[str, dict[str, list[dict]]]:
@@ -183,6 +273,21 @@ def table(runs: dict[str, list[dict[str, float]]], references: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
+def catalogue_table(rows: list[dict[str, Any]]) -> str:
+    head = ["items", "form chosen", "train s", "CPU s", "peak RSS MB", "NDCG@10", "popularity"]
+    head.append("EASE")
+    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    for r in rows:
+        ease = "not fitted (items x items too large)" if r["ease"] is None else f"{r['ease']:.4f}"
+        cells = [
+            f"{r['items']:,}", r["form"], f"{r['train_seconds']:.0f}",
+            f"{r['cpu_seconds']:.0f}" if r.get("cpu_seconds") else "—", f"{r['peak_rss_mb']:,}",
+            f"{r['ndcg@10']:.4f}", f"{r['popularity']:.4f}", ease,
+        ]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def render(report: dict[str, Any]) -> str:
     markdown = [f"# Recommender: protocol A and B (mean ± std over seeds {report['seeds']})\n"]
     if "A" in report:
@@ -190,6 +295,13 @@ def render(report: dict[str, Any]) -> str:
     for name, runs in report.get("B", {}).items():
         shape = runs["_shape"][0]
         markdown += [f"## B: {name}, temporal split ({json.dumps(shape)})\n", table(runs, False)]
+    if report.get("catalogue"):
+        markdown += [
+            "## Catalogue: `train_step` by catalogue size (simulator, protocol B)\n",
+            "Train s: the whole `train_step` (references, model, evaluation, MLflow), "
+            "one process per size.\n",
+            catalogue_table(report["catalogue"]),
+        ]
     return "\n".join(markdown)
 
 
@@ -199,9 +311,18 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[2020, 2021, 2022])
     parser.add_argument("--inputs", nargs="+", default=list(PROTOCOL_B), choices=list(PROTOCOL_B))
     parser.add_argument(
+        "--parts", nargs="+", default=["protocols"], choices=["protocols", "catalogue"],
+        help="the protocol tables (--protocols), the catalogue table, or both",
+    )  # fmt: skip
+    parser.add_argument("--sizes", nargs="+", type=int, default=list(CATALOGUE), choices=CATALOGUE)
+    parser.add_argument("--catalogue-child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument(
         "--report-only", action="store_true", help="rewrite the markdown from the last JSON"
     )
     args = parser.parse_args()
+    if args.catalogue_child:
+        catalogue_child(args.catalogue_child)
+        return
     if args.report_only:
         report = json.loads((RESULTS / "recommender.json").read_text())
         write_results("recommender", report, render(report))
@@ -209,13 +330,21 @@ def main() -> None:
     # a partial rerun (one protocol, one input) keeps the other results of the same seeds
     previous = RESULTS / "recommender.json"
     report: dict[str, Any] = json.loads(previous.read_text()) if previous.exists() else {}
-    if report.get("seeds") != args.seeds:
-        report = {}
-    report.update({"machine": machine(), "seeds": args.seeds})
-    if "A" in args.protocols:
-        report["A"] = protocol_a(args.seeds)
-    if "B" in args.protocols:
-        report.setdefault("B", {}).update(protocol_b(args.seeds, args.inputs))
+    if report.get("seeds") != args.seeds and "protocols" in args.parts:
+        report = {key: report[key] for key in ("catalogue",) if key in report}
+    report.update({"machine": machine(), "seeds": report.get("seeds", args.seeds)})
+    if "protocols" in args.parts:
+        report["seeds"] = args.seeds
+        if "A" in args.protocols:
+            report["A"] = protocol_a(args.seeds)
+        if "B" in args.protocols:
+            report.setdefault("B", {}).update(protocol_b(args.seeds, args.inputs))
+    if "catalogue" in args.parts:
+        rows = {r["catalogue"]: r for r in report.get("catalogue", [])}
+        for items in args.sizes:  # written after each size: a 100k run can be long
+            rows[items] = catalogue_row(items)
+            report["catalogue"] = [rows[k] for k in sorted(rows)]
+            write_results("recommender", report, render(report))
     write_results("recommender", report, render(report))
 
 

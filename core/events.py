@@ -3,8 +3,9 @@ interactions schema plus its idempotency key), and the subjects events and answe
 
 The gateway validates events with this model before the broker gets them (POST /events); the
 consumer validates again what it takes off the broker, since anything may publish there. The
-rules are the ETL's (features.validation): a positive price, a purchase with its price, at least
-one unit; and a moment no later than a minute from now.
+rules are the ETL's (features.validation): a positive price where there is one (a purchase may
+come without its price, as order logs send them), at least one unit; and a moment no later than
+a minute from now.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class Event(BaseModel):
     )
     event_type: EventType
     price: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = Field(
-        None, description="Unit price paid or shown; required for purchases."
+        None, description="Unit price paid or shown; a purchase without it is kept, price unknown."
     )
     quantity: Annotated[int, Field(ge=1)] | None = None
     rating: Annotated[float, Field(allow_inf_nan=False)] | None = None
@@ -53,8 +54,6 @@ class Event(BaseModel):
             object.__setattr__(self, "timestamp", moment.astimezone(UTC))
         if self.timestamp > datetime.now(UTC) + CLOCK_SKEW:
             raise ValueError("timestamp: in the future (more than a minute from now)")
-        if self.event_type == "purchase" and self.price is None:
-            raise ValueError("price: required for a purchase")
         if self.event_type == "rating" and self.rating is None:
             raise ValueError("rating: required for event_type=rating")
         return self

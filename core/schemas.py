@@ -4,7 +4,8 @@ A raw file is CSV (UTF-8, comma-separated, one header line) or parquet with thes
 ETL parses and validates each row against them; `features.validation` holds the rules.
 
 Timestamps are ISO 8601 (`2024-03-01T12:30:00Z`; without an offset they are read as UTC) or
-integer unix seconds. Dates are `YYYY-MM-DD`.
+integer unix seconds. Dates are `YYYY-MM-DD`. An export with other column names is mapped onto
+these with a column map (`features.column_map`) as it is read.
 """
 
 from __future__ import annotations
@@ -54,7 +55,12 @@ INTERACTIONS = TableSpec(
         Column("item_id", "id", True, "the item"),
         Column("timestamp", "timestamp", True, "when it happened (UTC)"),
         Column("event_type", "category", True, "one of " + ", ".join(EVENT_TYPES)),
-        Column("price", "float", False, "unit price paid or shown, > 0; required for purchases"),
+        Column(
+            "price",
+            "float",
+            False,
+            "unit price paid or shown, > 0; a purchase without one is kept, its price missing",
+        ),
         Column("quantity", "int", False, "units, >= 1"),
         Column("rating", "float", False, "explicit rating, for event_type=rating"),
         Column(

@@ -20,7 +20,8 @@ scheduled on it.
 **Inputs**: the data interval, and the source settings `AISLE_INTERACTIONS_SOURCE` /
 `AISLE_SALES_SOURCE` (a built-in replay: movielens, orange_juice, simulator; or the path of a
 shop's CSV/parquet export). When the source provides no attribute
-tables (a shop's export holds one table), `attributes` is skipped.
+tables (a shop's export holds one table), `attributes` is skipped. An export with its own column
+names is read through `AISLE_COLUMN_MAP__<TABLE>` (the mapping `aisle etl --map` gives).
 
 For a replay of past data, `AISLE_CALENDAR_END` (set by `aisle demo`) ends the calendar with
 the timeline: the scheduler then creates no run for today's interval, and backfills walk the

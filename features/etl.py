@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 
 from core.files import write_json_atomic, write_parquet_atomic
 from core.schemas import TableSpec, table_spec
-from core.settings import Settings
+from core.settings import BUILTIN_SOURCES, Settings
 
 from .reading import RAW_SUFFIXES, RawChunk, RawFile, RawFileError, iter_chunks, open_raw_file
 from .storage import Interval, partition_dir, stream_partition_dir
@@ -92,6 +92,8 @@ class EtlSummary:
     duplicates: int = 0
     quarantined: int = 0
     quarantined_by_reason: dict[str, int] = field(default_factory=dict)
+    # Curated purchases with no price (an order log's usual shape): kept, their price missing.
+    purchases_without_price: int = 0
     dropped_columns: dict[str, list[str]] = field(default_factory=dict)
     curated_partitions: list[str] = field(default_factory=list)
     quarantine_file: str = ""
@@ -118,6 +120,7 @@ def run_etl(settings: Settings, dataset: str, table: str, interval: Interval) ->
     paths = (
         sorted(p for p in raw_dir.glob("*") if p.suffix in RAW_SUFFIXES) if raw_dir.exists() else []
     )
+    landed = len(paths)
     paths += _stream_files(settings, dataset, table, interval)
     if not paths:
         stream = ""
@@ -128,7 +131,13 @@ def run_etl(settings: Settings, dataset: str, table: str, interval: Interval) ->
             f"first (`aisle etl` lands and validates; the ingest DAG's land task lands)"
         )
     # Every header is checked before anything is written: a bad file fails the run cleanly.
-    raw_files = [open_raw_file(p, spec, settings.allow_extra_columns) for p in paths]
+    # The column map describes a shop's export; a built-in source's files and the stream's are
+    # Aisle's own, in the canonical schema.
+    column_map = {} if dataset in BUILTIN_SOURCES else settings.column_map.get(table) or {}
+    raw_files = [
+        open_raw_file(p, spec, settings.allow_extra_columns, column_map if i < landed else None)
+        for i, p in enumerate(paths)
+    ]
     extras = sorted({c for f in raw_files for c in f.columns if c not in spec.names})
     schema = curated_schema(spec, extras if spec.open_columns else None)
     summary = EtlSummary(dataset, table, str(interval), [str(p) for p in paths])
@@ -157,6 +166,7 @@ def run_etl(settings: Settings, dataset: str, table: str, interval: Interval) ->
             day_rows, duplicates, conflicts = _deduplicate(stage.read(day), spec)
             summary.duplicates += duplicates
             summary.curated += len(day_rows)
+            summary.purchases_without_price += _purchases_without_price(day_rows)
             quarantine.add(conflicts)
             final = partition_dir(settings.curated_dir, dataset, table, day) / CURATED_FILE
             staged = write_parquet_atomic(_to_arrow(day_rows, schema), staging / f"{day}.parquet")
@@ -213,7 +223,7 @@ def summary_path(settings: Settings, dataset: str, table: str, interval: Interva
 def _validate_chunk(
     chunk: RawChunk, raw_file: RawFile, spec: TableSpec, interval: Interval
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    valid, bad = validate(chunk.frame, spec, interval)
+    valid, bad = validate(chunk.frame, spec, interval, [name for name, _ in raw_file.constants])
     valid[_FILE] = str(raw_file.path)
     valid[_LINE] = chunk.lines[valid.index.to_numpy()]
     bad_frame = pd.DataFrame(
@@ -227,17 +237,15 @@ def _validate_chunk(
             else [],
         }
     )
+    lines = pd.DataFrame(chunk.rejected, columns=["line", "reason", "detail", "raw"])
     unreadable = pd.DataFrame(
-        [
-            {
-                "source_file": str(raw_file.path),
-                "line": r["line"],
-                "reason": r["reason"],
-                "reasons": f"{r['reason']}: {r['detail']}",
-                "raw": r["raw"],
-            }
-            for r in chunk.rejected
-        ],
+        {
+            "source_file": str(raw_file.path),
+            "line": lines["line"],
+            "reason": lines["reason"],
+            "reasons": lines["reason"] + ": " + lines["detail"],
+            "raw": lines["raw"],
+        },
         columns=bad_frame.columns,
     )
     return valid.reset_index(drop=True), pd.concat([bad_frame, unreadable], ignore_index=True)
@@ -278,6 +286,12 @@ class _Stage:
         tables = [pq.read_table(p, schema=self.schema) for p in parts]
         table = pa.concat_tables(tables) if tables else self.schema.empty_table()
         return table.to_pandas().sort_values(_ORDER, kind="stable")
+
+
+def _purchases_without_price(rows: pd.DataFrame) -> int:
+    if "event_type" not in rows or "price" not in rows:
+        return 0
+    return int(((rows["event_type"] == "purchase") & rows["price"].isna()).sum())
 
 
 def _deduplicate(rows: pd.DataFrame, spec: TableSpec) -> tuple[pd.DataFrame, int, pd.DataFrame]:

@@ -27,6 +27,8 @@ import pyarrow.parquet as pq
 
 from core.schemas import TableSpec
 
+from .column_map import map_option, split_map
+
 RAW_SUFFIXES = (".csv", ".parquet")
 
 
@@ -51,29 +53,36 @@ class RawChunk:
 @dataclass(frozen=True)
 class RawFile:
     path: Path
-    columns: tuple[str, ...]  # as in the header, in file order
+    columns: tuple[str, ...]  # as in the header, in file order, under their canonical names
     extra_columns: tuple[str, ...]  # present in the file, not in the schema
+    source_columns: tuple[str, ...] = ()  # as in the header, before the column map (if any)
+    constants: tuple[tuple[str, str], ...] = ()  # (canonical, value): columns the export lacks
 
 
-def open_raw_file(path: Path, spec: TableSpec, allow_extra_columns: bool) -> RawFile:
-    """Check a raw file's header against the schema; raise RawFileError if it cannot be used."""
+def open_raw_file(
+    path: Path,
+    spec: TableSpec,
+    allow_extra_columns: bool,
+    column_map: dict[str, str] | None = None,
+) -> RawFile:
+    """Check a raw file's header against the schema; raise RawFileError if it cannot be used.
+
+    `column_map` ({canonical: the file's column, or ":constant"}, features.column_map) renames
+    the file's columns onto the schema as they are read."""
     if not path.exists():
         raise RawFileError(path, "no such file")
     if path.suffix not in RAW_SUFFIXES:
         raise RawFileError(path, f"unsupported file type {path.suffix!r}; use .csv or .parquet")
     if path.stat().st_size == 0:
         raise RawFileError(path, "the file is empty: not even a header line")
-    columns = _parquet_columns(path) if path.suffix == ".parquet" else _csv_header(path)
-    if len(set(columns)) != len(columns):
-        dupes = sorted({c for c in columns if columns.count(c) > 1})
+    source = _parquet_columns(path) if path.suffix == ".parquet" else _csv_header(path)
+    if len(set(source)) != len(source):
+        dupes = sorted({c for c in source if source.count(c) > 1})
         raise RawFileError(path, f"duplicate column names in the header: {', '.join(dupes)}")
-    missing = [c for c in spec.required if c not in columns]
+    columns, constants = _apply_map(path, spec, source, column_map or {})
+    missing = [c for c in spec.required if c not in columns and c not in constants]
     if missing:
-        raise RawFileError(
-            path,
-            f"missing required column(s) {', '.join(missing)} for the {spec.name} schema "
-            f"(found: {', '.join(columns) or 'none'}; required: {', '.join(spec.required)})",
-        )
+        raise RawFileError(path, _missing_message(spec, source, missing, column_map or {}))
     extra = () if spec.open_columns else tuple(c for c in columns if c not in spec.names)
     if extra and not allow_extra_columns:
         raise RawFileError(
@@ -81,7 +90,58 @@ def open_raw_file(path: Path, spec: TableSpec, allow_extra_columns: bool) -> Raw
             f"column(s) not in the {spec.name} schema: {', '.join(extra)}. Remove them, or set "
             "AISLE_ALLOW_EXTRA_COLUMNS=true to drop them (they are listed in the run summary).",
         )
-    return RawFile(path, tuple(columns), extra)
+    return RawFile(path, tuple(columns), extra, tuple(source), tuple(constants.items()))
+
+
+def _apply_map(
+    path: Path, spec: TableSpec, source: list[str], column_map: dict[str, str]
+) -> tuple[list[str], dict[str, str]]:
+    """The file's columns under their canonical names, and the constant columns; an error for
+    a mapping that names a column outside the schema or absent from the file, or that would
+    leave two columns under one name."""
+    renames, constants = split_map(column_map)
+    unknown = [c for c in column_map if c not in spec.names]
+    if unknown:
+        raise RawFileError(
+            path,
+            f"the column map names {', '.join(unknown)}, not a column of the {spec.name} "
+            f"schema ({', '.join(spec.names)}); a mapping reads canonical=your_column",
+        )
+    absent = [f"{k}={v}" for k, v in renames.items() if v not in source]
+    if absent:
+        raise RawFileError(
+            path,
+            f"the column map {', '.join(absent)} names a column the file does not have "
+            f"(it has: {', '.join(source) or 'none'})",
+        )
+    twice = sorted({v for v in renames.values() if list(renames.values()).count(v) > 1})
+    if twice:
+        raise RawFileError(path, f"the column map maps {', '.join(twice)} onto two columns")
+    by_source = {v: k for k, v in renames.items()}
+    columns = [by_source.get(c, c) for c in source]
+    clash = sorted({c for c in columns if columns.count(c) > 1} | (set(constants) & set(columns)))
+    if clash:
+        raise RawFileError(
+            path,
+            f"after the column map the file has {', '.join(clash)} twice (its own column and "
+            "a mapped one); map only the one to use, or remove the other",
+        )
+    return columns, constants
+
+
+def _missing_message(
+    spec: TableSpec, source: list[str], missing: list[str], column_map: dict[str, str]
+) -> str:
+    # The fix, spelled out: the pairs given so far plus one per missing column.
+    guess = {c: ":purchase" if c == "event_type" else "<its column>" for c in missing}
+    return (
+        f"missing required column(s) {', '.join(missing)} for the {spec.name} schema"
+        + (" after the column map" if column_map else "")
+        + f" (it has: {', '.join(source) or 'none'}; required: {', '.join(spec.required)}). "
+        f"Map the export's columns onto the schema with {map_option(column_map | guess)} "
+        "(canonical=your_column; `:value` sets a constant for a column the export lacks), "
+        f"--map-file, or AISLE_COLUMN_MAP__{spec.name.upper()}"
+    )
 
 
 def _csv_header(path: Path) -> list[str]:
@@ -109,10 +169,15 @@ def _parquet_columns(path: Path) -> list[str]:
 
 def iter_chunks(raw: RawFile, spec: TableSpec, block_bytes: int) -> Iterator[RawChunk]:
     """Yield the file's rows in chunks of roughly `block_bytes` of input."""
-    if raw.path.suffix == ".parquet":
-        yield from _iter_parquet(raw, spec, max(1, block_bytes // 64))
-    else:
-        yield from _iter_csv(raw, block_bytes)
+    chunks = (
+        _iter_parquet(raw, spec, max(1, block_bytes // 64))
+        if raw.path.suffix == ".parquet"
+        else _iter_csv(raw, block_bytes)
+    )
+    for chunk in chunks:
+        for name, value in raw.constants:  # a column the export lacks, the same on every row
+            chunk.frame[name] = value
+        yield chunk
 
 
 def _iter_csv(raw: RawFile, block_bytes: int) -> Iterator[RawChunk]:
@@ -280,14 +345,17 @@ def _printable(value: object) -> object:
 
 
 def _iter_parquet(raw: RawFile, spec: TableSpec, batch_rows: int) -> Iterator[RawChunk]:
-    keep = [c for c in raw.columns if c not in raw.extra_columns]
+    # (canonical name, the file's name) of each kept column; the two differ where mapped
+    names = list(zip(raw.columns, raw.source_columns or raw.columns, strict=True))
+    keep = [(c, s) for c, s in names if c not in raw.extra_columns]
+    kinds = {c.name: c.kind for c in spec.columns}
     done = 0
     try:
-        for batch in pq.ParquetFile(raw.path).iter_batches(batch_size=batch_rows, columns=keep):
-            kinds = {c.name: c.kind for c in spec.columns}
-            rendered = {
-                n: _render(batch.column(n), kinds.get(n, "text")) for n in batch.schema.names
-            }
+        batches = pq.ParquetFile(raw.path).iter_batches(
+            batch_size=batch_rows, columns=[s for _, s in keep]
+        )
+        for batch in batches:
+            rendered = {c: _render(batch.column(s), kinds.get(c, "text")) for c, s in keep}
             frame = pa.table(rendered).to_pandas().astype(object)
             frame = frame.where(frame.notna(), None)
             lines = np.arange(done + 1, done + 1 + len(frame), dtype=np.int64)

@@ -7,7 +7,8 @@ window gives: the check that retrains a model for "performance".
   - recommender: a user is a unit when they touched an item in the interval that their history
     (their curated interactions in the `history_days` before the interval, most recent first,
     distinct) does not hold, protocol B's targets (training/recommender/dataset.py; every event
-    type counts). The champion ranks `K` items from the history, as the gate does; the unit's
+    type counts), and with the champion's buy-again setting on the history items it allows
+    again. The champion ranks `K` items from the history, as the gate does; the unit's
     values are its NDCG@10 (primary, higher is better) and Recall@10, the gate's per-user
     formulas (training.recommender.evaluate.per_user_metrics). The interval's value is the mean.
   - pricing: a unit is a curated sales row (store x item x week) with the `pricing_v1` features
@@ -156,6 +157,7 @@ def recommender_units(
     """One row per user with a target in [start, end) and a history in the `history_days`
     before `start` (`events`: curated interactions covering both): `units` (NDCG@10) and
     recall@10 of the champion's top K from that history."""
+    from training.recommender.buy_again import BuyAgain
     from training.recommender.evaluate import per_user_metrics
     from training.recommender.gate import K
     from training.recommender.predict import Request
@@ -166,9 +168,12 @@ def recommender_units(
     users = sorted(set(window.user_id) & set(before.user_id))
     known = histories(before, users) if users else []
     touched = window.groupby("user_id").item_id.agg(lambda s: list(dict.fromkeys(s)))
+    # the model's own buy-again setting says which history items count again (buy_again.py)
+    buy_again = getattr(recommender, "buy_again", BuyAgain())
+    categories = getattr(recommender, "categories", {})
     targets = [
-        [i for i in touched[u] if i not in seen]
-        for u, seen in zip(users, map(set, known), strict=True)
+        buy_again.targets(touched[u], seen, categories)
+        for u, seen in zip(users, known, strict=True)
     ]
     kept = [n for n, target in enumerate(targets) if target]
     answers = []

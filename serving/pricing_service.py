@@ -5,7 +5,9 @@
 The model version (AISLE_SERVE_MODEL_URI, else `pricing@champion`) is loaded from the MLflow
 registry once, at start; an item's `pricing_v1` features come from the online store per request.
 A quote is the whole-cent price that maximises expected profit (or revenue) inside the request's
-guardrails (`training.pricing.quoting`); it is never a price a guardrail forbids.
+guardrails (`training.pricing.quoting`); it is never a price a guardrail forbids. The shop's price
+step and preferred endings (AISLE_QUOTING__...) apply wherever the request sets none; a quote that
+could keep no preferred ending says so in its `notes`.
 
 Errors say what to fix: 404 for an item and store the online store or the model does not know,
 400 for contradictory guardrails or a missing cost, 422 when the item's own features cannot be
@@ -147,14 +149,15 @@ class PricingService:
 
     def _quote(self, request: PriceRequest, row: Any) -> PriceResponse:
         from training.pricing.design import BadFeatures, UnknownEntity
-        from training.pricing.quoting import GuardrailError, GuardrailViolation
+        from training.pricing.quoting import GuardrailError, GuardrailViolation, house_guardrails
 
         cost = request.cost if request.cost is not None else _feature(row, "cost")
         if cost is None:
             raise QuoteRefused(400, "cost: the item has no cost feature; send cost")
         try:
+            guardrails = house_guardrails(request.guardrails, self.settings.quoting)
             quote = self.model.quote(
-                row, cost=cost, guardrails=request.guardrails, current_price=request.current_price
+                row, cost=cost, guardrails=guardrails, current_price=request.current_price
             )
         except UnknownEntity as exc:
             raise QuoteRefused(404, f"{exc} (model version {self.served.version})") from None
@@ -181,6 +184,7 @@ class PricingService:
             elasticity_std=_finite(quote.elasticity_std),
             objective=decision.objective,
             binding=list(decision.binding),
+            notes=list(decision.notes),
             features_as_of=row["event_timestamp"].iloc[0].to_pydatetime(),
             model_version=self.served.version,
         )

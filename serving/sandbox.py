@@ -93,10 +93,14 @@ def fit_recommender(settings: Settings, write_online: bool = True):
 
 # -- the pricing model on a seeded shop --------------------------------------------------------
 def shop_sales(items: int = 6, stores: int = 3, weeks: int = 20, seed: int = 0) -> pd.DataFrame:
-    """pricing_v1-shaped rows: units ~ Poisson(150 (p / base)^e) with e in [-3.5, -1.5]."""
+    """pricing_v1-shaped rows: units ~ Poisson(150 s (p / base)^e) with e in [-3.5, -1.5] and
+    s a store's size (1 for the first store; lognormal around it for the others, as shops differ:
+    a demand model must see stores, a per-item regression alone does not)."""
     rng = np.random.default_rng(seed)
     item_ids = [f"sku{n:03d}" for n in range(items)]
     store_ids = [f"store{n}" for n in range(stores)]
+    sizes = np.exp(np.random.default_rng(seed + 1).normal(0, 0.4, stores))
+    size = dict(zip(store_ids, sizes / sizes[0], strict=True))
     elasticity = dict(zip(item_ids, rng.uniform(-3.5, -1.5, items), strict=True))
     cost = dict(zip(item_ids, np.round(rng.uniform(1.0, 6.0, items), 2), strict=True))
     start = pd.Timestamp("2024-01-04", tz="UTC")
@@ -107,7 +111,7 @@ def shop_sales(items: int = 6, stores: int = 3, weeks: int = 20, seed: int = 0) 
             for item in item_ids:
                 others = [prices[o] for o in item_ids if o != item] or [prices[item]]
                 base = cost[item] * 1.6
-                units = rng.poisson(150 * (prices[item] / base) ** elasticity[item])
+                units = rng.poisson(150 * size[store] * (prices[item] / base) ** elasticity[item])
                 rows.append(
                     {
                         "item_id": item,

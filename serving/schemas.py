@@ -33,8 +33,9 @@ class RecommendRequest(_Strict):
 class RecommendedItem(BaseModel):
     item_id: str
     score: float
-    reason: str
-    because_of: str | None = None
+    reason: str = Field(description='For a shopper: "because you viewed Star Wars (1977)".')
+    because_of: str | None = Field(None, description="The id of the item behind the reason.")
+    name: str | None = Field(None, description="The item's display name, where it has one.")
 
 
 class RecommendResponse(BaseModel):
@@ -69,6 +70,9 @@ class PriceResponse(BaseModel):
     elasticity_std: float | None
     objective: str
     binding: list[str]
+    notes: list[str] = Field(
+        [], description="What a reader must know, e.g. no preferred ending fitted the guardrails."
+    )
     features_as_of: datetime | None
     fallback: bool = Field(
         False,

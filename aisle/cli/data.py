@@ -58,12 +58,25 @@ def etl(
         str | None,
         typer.Option(
             help="A built-in source, or the path of a CSV/parquet file in the canonical schema "
-            "[env: AISLE_INTERACTIONS_SOURCE / AISLE_SALES_SOURCE]."
+            "(or mapped onto it with --map) [env: AISLE_INTERACTIONS_SOURCE / AISLE_SALES_SOURCE]."
         ),
     ] = None,
     allow_extra_columns: Annotated[
         bool | None,
         typer.Option(help="Drop (and report) columns outside the schema instead of failing."),
+    ] = None,
+    column_map: Annotated[
+        str | None,
+        typer.Option(
+            "--map",
+            help="The export's own column names: canonical=column pairs, e.g. "
+            "user_id=customer_id,item_id=sku; ':value' is a constant for a column the export "
+            "lacks (event_type=:purchase) [env: AISLE_COLUMN_MAP__INTERACTIONS / __SALES].",
+        ),
+    ] = None,
+    map_file: Annotated[
+        Path | None,
+        typer.Option(help="The same mapping as a JSON, YAML or TOML object; --map adds to it."),
     ] = None,
     data_dir: DataDir = None,
 ) -> None:
@@ -75,7 +88,10 @@ def etl(
     with its reason, and writes curated partitions per day. Rows whose time falls outside the
     interval are quarantined, so give the interval the file covers, e.g.
     `aisle etl interactions --source events.csv --start 2024-01-01 --end 2024-07-01`.
+    An export with other column names maps onto the schema with `--map` or `--map-file`,
+    e.g. `--map user_id=customer_id,item_id=sku,event_type=:purchase` for an order log.
     """
+    from features.column_map import ColumnMapError, load_map_file, parse_map
     from features.etl import NothingLandedError
     from features.ingest import ingest
     from features.reading import RawFileError
@@ -84,6 +100,20 @@ def etl(
     if source is not None:
         overrides[f"{flow}_source"] = source
     settings = get_settings(**overrides)
+    if column_map is not None or map_file is not None:
+        try:
+            mapping = load_map_file(map_file) if map_file is not None else {}
+            mapping |= parse_map(column_map or "")
+        except ColumnMapError as exc:
+            raise _fail(str(exc)) from None
+        if settings.source_for(flow) in BUILTIN_SOURCES:
+            raise _fail(
+                f"--map and --map-file map a shop's export; the {flow} source "
+                f"{settings.source_for(flow)!r} is built in and canonical (give --source FILE)"
+            )
+        # The options map the flow's event table (a shop's file holds that one table).
+        tables = settings.column_map | {flow: settings.column_map.get(flow, {}) | mapping}
+        settings = settings.model_copy(update={"column_map": tables})
     try:
         summaries = ingest(flow, start, end, settings)
     except (RawFileError, NothingLandedError, FileNotFoundError, ValueError) as exc:
@@ -283,6 +313,8 @@ def _print_summaries(summaries: list[dict]) -> None:
             f"{s['curated']:,} curated, {s['quarantined']:,} quarantined ({reasons}), "
             f"{s['duplicates']:,} duplicates removed"
         )
+        if s.get("purchases_without_price"):  # kept; price features read them as missing
+            console.print(f"  {s['purchases_without_price']:,} curated purchases have no price")
 
 
 # Notices a library gives its callers' developers: what is deprecated, what will change.

@@ -1,5 +1,6 @@
 """`aisle price ITEM STORE --cost ...`: what the registered pricing model quotes for an item in a
-store, from its online features, inside the guardrails given as options."""
+store, from its online features, inside the guardrails given as options and the shop's price step
+and preferred endings (AISLE_QUOTING__...) where the options set none; amounts print as money."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ PRICE_OPTIONS = {
     "ceiling": "--ceiling",
     "max_change_pct": "--max-change-pct",
     "min_margin_pct": "--min-margin-pct",
+    "price_step": "--step",
     "price_endings": "--ending",
     "objective": "--objective",
     "current_price": "--current-price",
@@ -49,19 +51,26 @@ def guardrails_from_options(
     min_margin_pct: float | None = None,
     endings: list[float] | tuple[float, ...] | None = None,
     objective: Objective | str = Objective.profit,
+    step: float | None = None,
 ) -> Guardrails:
-    """The `aisle price` options as `Guardrails`: an option left out is no guardrail, no
-    `--ending` allows every cent. Raises `GuardrailError` (contradictory options) or pydantic's
-    `ValidationError` (one option out of range), each naming the field."""
+    """The `aisle price` options as `Guardrails`: an option left out is no guardrail (the
+    shop's step and endings then apply), no `--ending` allows every cent of the step. Raises
+    `GuardrailError` (contradictory options) or pydantic's `ValidationError` (one option out of
+    range), each naming the field."""
     from training.pricing.quoting import Guardrails
 
+    given: dict[str, Any] = {}  # left unset, the shop's step and endings apply (house.py)
+    if step is not None:
+        given["price_step"] = step
+    if endings:
+        given["price_endings"] = tuple(endings)
     return Guardrails(
         floor=floor,
         ceiling=ceiling,
         max_change_pct=max_change_pct,
         min_margin_pct=min_margin_pct,
-        price_endings=tuple(endings) if endings else None,
         objective=objective.value if isinstance(objective, Objective) else objective,
+        **given,
     )
 
 
@@ -118,7 +127,13 @@ def price(
         list[float] | None,
         typer.Option(
             help="An allowed price ending in cents, e.g. 0.99; repeat for more "
-            "(--ending 0.99 --ending 0.49) [default: any cent]."
+            "(--ending 0.99 --ending 0.49) [default: AISLE_QUOTING__PRICE_ENDINGS, any]."
+        ),
+    ] = None,
+    step: Annotated[
+        float | None,
+        typer.Option(
+            help="Quote a multiple of this, e.g. 0.05 [default: AISLE_QUOTING__PRICE_STEP, 0.01]."
         ),
     ] = None,
     objective: Annotated[
@@ -140,12 +155,14 @@ def price(
     online `pricing_v1` features."""
     from pydantic import ValidationError
 
-    from training.pricing.quoting import GuardrailError, GuardrailViolation
+    from training.pricing.quoting import GuardrailError, GuardrailViolation, house_guardrails
 
+    settings = get_settings(data_dir=data_dir)
     try:  # before the slow imports: a typo in an option is answered at once
         guardrails = guardrails_from_options(
-            floor, ceiling, max_change_pct, min_margin_pct, ending, objective
+            floor, ceiling, max_change_pct, min_margin_pct, ending, objective, step
         )
+        guardrails = house_guardrails(guardrails, settings.quoting)
         _check_quote_inputs(cost, guardrails, current_price)
     except (GuardrailError, ValidationError) as exc:
         raise fail(_field_errors(exc)) from None
@@ -155,7 +172,6 @@ def price(
     from training.pricing.registry import MODEL_NAME, load_pricing
     from training.tracking import point_at_store
 
-    settings = get_settings(data_dir=data_dir)
     point_at_store(settings)
     uri = f"models:/{MODEL_NAME}@{alias.value}"
     try:
@@ -189,32 +205,34 @@ def price(
     if as_json:
         typer.echo(json.dumps(quote.to_dict(), indent=2))
         return
-    console.print(_quote_table(quote, uri, row["event_timestamp"].iloc[0]))
+    console.print(
+        _quote_table(quote, uri, row["event_timestamp"].iloc[0], settings.quoting.currency)
+    )
 
 
-def _quote_table(quote: Any, uri: str, as_of: Any) -> Table:
+def _quote_table(quote: Any, uri: str, as_of: Any, currency: str = "$") -> Table:
+    from training.pricing.quoting import money
+
     decision = quote.decision
     table = Table("", "value", title=f"{uri}: item {quote.item_id} in store {quote.store_id}")
-    table.add_row("price", f"[bold]{decision.price:.2f}[/bold]")
+    table.add_row("price", f"[bold]{money(decision.price, currency)}[/bold]")
     if decision.current_price is not None:
         change = (decision.price / decision.current_price - 1) * 100
-        table.add_row("current price", f"{_money(decision.current_price)} ({change:+.1f}%)")
+        current = money(decision.current_price, currency)
+        table.add_row("current price", f"{current} ({change:+.1f}%)")
     margin = (decision.price - decision.cost) / decision.price * 100
-    table.add_row("cost", f"{_money(decision.cost)} (margin {margin:.1f}%)")
+    table.add_row("cost", f"{money(decision.cost, currency)} (margin {margin:.1f}%)")
     table.add_row("expected units", f"{decision.expected_units:.1f}")
-    table.add_row("expected profit", f"{decision.expected_profit:.2f}")
-    table.add_row("expected revenue", f"{decision.expected_revenue:.2f}")
+    table.add_row("expected profit", money(round(decision.expected_profit, 2), currency))
+    table.add_row("expected revenue", money(round(decision.expected_revenue, 2), currency))
     if decision.elasticity is None or not math.isfinite(decision.elasticity):
         table.add_row("elasticity", "n/a (no demand at this price)")
     else:
         table.add_row("elasticity", f"{decision.elasticity:.2f} ± {quote.elasticity_std:.2f}")
     table.add_row("maximises", decision.objective)
     table.add_row("binding guardrails", ", ".join(decision.binding) or "none")
+    for note in decision.notes:
+        table.add_row("note", note)
     stamp = as_of.astimezone(UTC) if isinstance(as_of, datetime) else as_of
     table.add_row("features as of", str(stamp))
     return table
-
-
-def _money(amount: float) -> str:
-    """Whole cents as such (3.49); finer amounts (Dominick's dollars per ounce) not rounded away."""
-    return f"{amount:.2f}" if abs(amount * 100 - round(amount * 100)) < 1e-9 else f"{amount:.4g}"

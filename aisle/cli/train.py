@@ -51,7 +51,8 @@ def recommender(
         trained = stages.train(path, config, settings, device=device, on_epoch=on_epoch)
         progress.update(bar, completed=total)
     registered = stages.register(trained, settings)
-    metrics = Table("test metric", "value", title=f"best epoch {trained['best_epoch']}")
+    kept = f"best epoch {trained['best_epoch']}" if trained["best_epoch"] is not None else ""
+    metrics = Table("test metric", "value", title=f"{trained['form']} form {kept}".strip())
     for name, value in trained["test"].items():
         metrics.add_row(name, f"{value:.4f}")
     console.print(metrics)
@@ -210,9 +211,9 @@ def recommend(
     except BadRequest as exc:
         raise fail(str(exc)) from None
     title = "fallback: " + answer.fallback_reason if answer.fallback else "personal"
-    table = Table("item", "score", "reason", title=title)
+    table = Table("item", "name", "score", "reason", title=title)
     for item in answer.items:
-        table.add_row(item.item_id, f"{item.score:.3f}", item.reason)
+        table.add_row(item.item_id, item.name or "", f"{item.score:.3f}", item.reason)
     console.print(table)
     for note in answer.notes:
         console.print(f"[yellow]note:[/yellow] {note}")

@@ -4,7 +4,7 @@ Nothing happens at import: call `get_settings()` where the value is needed. The 
 
     fields.py     Settings: every setting, its validators, get_settings
     paths.py      the data folder's zones, the servers' URLs, the production databases
-    policies.py   the drift, data-check, gate and promotion policies (AISLE_GATE__...)
+    policies.py   the drift, data-check, gate, promotion and quoting policies (AISLE_GATE__...)
     stream.py     the event stream: broker, batching, answer log (AISLE_EVENTS__...)
     experiments.py  online experiments: metrics, windows, stopping, guardrails
 """
@@ -17,6 +17,7 @@ from .policies import (
     GatePolicy,
     PerformancePolicy,
     PromotionPolicy,
+    QuotingPolicy,
 )
 from .stream import EventStream
 
@@ -33,6 +34,7 @@ __all__ = [
     "GatePolicy",
     "PerformancePolicy",
     "PromotionPolicy",
+    "QuotingPolicy",
     "Settings",
     "get_settings",
 ]

@@ -22,6 +22,7 @@ from .policies import (
     GatePolicy,
     PerformancePolicy,
     PromotionPolicy,
+    QuotingPolicy,
 )
 from .stream import EventStream
 
@@ -74,6 +75,13 @@ class Settings(PathsAndUrls, BaseSettings):
         default=False,
         description="Accept raw files with columns beyond the canonical schema (they are dropped "
         "and listed in the run summary). Off: such a file is rejected with a clear error.",
+    )
+    column_map: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="A shop export's own column names, per table: canonical -> the export's "
+        "column, or ':value' for a constant, e.g. AISLE_COLUMN_MAP__INTERACTIONS='{\"user_id\": "
+        '"customer_id", "event_type": ":purchase"}\' (features.column_map). Built-in sources '
+        "are canonical and never mapped.",
     )
     simulator: dict[str, Any] = Field(
         default_factory=dict,
@@ -185,6 +193,13 @@ class Settings(PathsAndUrls, BaseSettings):
         description="How a large-catalogue recommender (factor form) searches: auto uses the "
         "checkpoint's faiss IVF index where it has one, exact scores every item.",
     )
+    recommender_buy_again: str = Field(
+        default="off",
+        description="Which items the recommender may recommend again to a shopper who already "
+        "has them in their history: off (never), all, or categories separated by commas (e.g. "
+        "'dairy,produce'). Training, its evaluation and gate, and the performance check follow "
+        "it; a model keeps the setting it was trained with (training/recommender/buy_again.py).",
+    )
     max_request_bytes: int = Field(
         default=1_000_000, gt=0, description="Larger request bodies are refused with 413."
     )
@@ -193,6 +208,7 @@ class Settings(PathsAndUrls, BaseSettings):
     drift: DriftPolicy = Field(default_factory=DriftPolicy)
     performance: PerformancePolicy = Field(default_factory=PerformancePolicy)
     data_checks: DataChecksPolicy = Field(default_factory=DataChecksPolicy)
+    quoting: QuotingPolicy = Field(default_factory=QuotingPolicy)
     serving_backend: Literal["local", "kubernetes"] = Field(
         default="local",
         description="Where slots run: local processes (bentoml serve) or Kubernetes Deployments "
@@ -229,6 +245,16 @@ class Settings(PathsAndUrls, BaseSettings):
     @property
     def etl_block_bytes(self) -> int:
         return self.etl_block_mb << 20
+
+    @field_validator("column_map")
+    @classmethod
+    def _mapped_tables_exist(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        from core.schemas import TABLES
+
+        unknown = sorted(set(value) - set(TABLES))
+        if unknown:  # a misspelt table would leave its export unmapped without a word
+            raise ValueError(f"no table {', '.join(unknown)}; tables: {', '.join(TABLES)}")
+        return value
 
     @field_validator(
         "interactions_schedule",

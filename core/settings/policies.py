@@ -73,8 +73,9 @@ class DriftPolicy(BaseModel):
         "equal weights), or the volume moved.",
     )
     seasonal_reference: bool = Field(
-        True, description="Where a year of history exists, a column that drifts but not "
-        "against the same weeks a year earlier is seasonal: reported, not confirmed."
+        True,
+        description="Where a year of history exists, a column that drifts but not "
+        "against the same weeks a year earlier is seasonal: reported, not confirmed.",
     )
     retrain_on_drift: bool = Field(
         False,
@@ -144,7 +145,7 @@ class GatePolicy(BaseModel):
         0.01, ge=0, description="MAE of log(1+units) may rise this far above the champion's."
     )
     pricing_max_rmse: float | None = Field(
-        None, gt=0, description="Absolute RMSE ceiling, beside beating last week's units."
+        None, gt=0, description="Absolute RMSE ceiling, beside beating the strongest reference."
     )
     behaviour_sample: int = Field(200, ge=1, description="Rows the behavioural tests run on.")
 
@@ -194,3 +195,25 @@ class PromotionPolicy(BaseModel):
     max_price_gap_pct: float = Field(
         50.0, gt=0, description="Largest gap between the challenger's and live prices, percent."
     )
+
+
+class QuotingPolicy(BaseModel):
+    """The shop's house style for prices (training.pricing.quoting): the step every quote is a
+    multiple of and the endings it prefers, applied wherever a request's guardrails leave them
+    out. Set one with e.g. AISLE_QUOTING__PRICE_STEP=0.05 or
+    AISLE_QUOTING__PRICE_ENDINGS='[0.99, 0.49]'."""
+
+    price_step: float = Field(
+        0.01, gt=0, description="Every quote is a whole multiple of this (whole cents, e.g. 0.05)."
+    )
+    price_endings: tuple[float, ...] | None = Field(
+        None,
+        description="Preferred endings, e.g. [0.99, 0.49]: quotes end in .99 or .49 (default: "
+        "any ending on the step).",
+    )
+    endings_fallback: bool = Field(
+        True,
+        description="Where no price with a preferred ending fits the guardrails, quote on the "
+        "step with a note (true), or refuse the quote naming price_endings (false).",
+    )
+    currency: str = Field("$", description="Written before amounts a shopper reads ($2.49).")

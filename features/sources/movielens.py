@@ -56,9 +56,18 @@ def load() -> dict[str, pd.DataFrame]:
     items = pd.DataFrame(
         {
             "item_id": item["item_id"],
-            "name": item["movie_title"],
+            "name": _display_names(item["movie_title"], item["release_year"]),
             "category": item["class"].str.split().str.join("|"),
             "release_year": item["release_year"],
         }
     )
     return {"interactions": interactions, "items": items}
+
+
+def _display_names(titles: pd.Series, years: pd.Series) -> pd.Series:
+    """Names as MovieLens' own u.item writes them, "Star Wars (1977)" (recbole splits the year
+    off): a reason names the film, and the year tells remakes apart. The one film the source calls
+    "unkonwn" gets no name, so answers show its id."""
+    year = years.where(years.str.fullmatch(r"\d{4}"))
+    named = titles.where(year.isna(), titles + " (" + year.fillna("") + ")")
+    return named.where(titles != "unkonwn", None)

@@ -4,10 +4,18 @@
 `orangeJuice.rda` is read with `rdata`; no R is needed. Getting it takes `apt-get download` and
 `dpkg -x`, which `fetch()` runs into the data folder (no root install, nothing outside it).
 
-Mapping to the canonical sales schema: item = brand, price = the brand's own price in dollars per
-ounce (as the source has it), units = exp(logmove), promo = deal, feature = feat, and cost =
-price x (1 - profit / 100) (Dominick's `profit` is the gross margin in percent). Dominick's week 1
-starts on Thursday 1989-09-14.
+Mapping to the canonical sales schema: item = brand, price = the brand's own price per carton,
+units = exp(logmove) (cartons sold), promo = deal, feature = feat, and cost = price x (1 - profit
+/ 100) (Dominick's `profit` is the gross margin in percent). Dominick's week 1 starts on Thursday
+1989-09-14.
+
+Per carton, not per ounce. The source's prices are dollars per ounce (bayesm's help page), but
+`logmove` counts cartons and a shopper pays per carton: a quote of $0.04 an ounce, rounded to a
+whole cent, moves by 25 % a step and cannot end in .99. Each brand's carton size is the one
+bayesm documents (64 oz for most, 96 oz for brands 2 and 6, 128 oz for Dominick's brand 11); the
+data confirm it: the per-ounce price times that size is a whole cent in 90-100 % of each brand's
+rows (95.3 % overall; the rest are weekly averages of a price change), and no other size gives
+that (48 oz: at most 15 %). So the shelf prices are the cents Dominick's charged: $2.99, $3.59.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 NAME = "orange_juice"
+PRICE_UNIT = "carton"  # recorded in the prepared manifest: a per-ounce copy is prepared again
 TABLES = ("sales", "items", "stores")
 DEBIAN_PACKAGE = "r-cran-bayesm"
 RDA_PATH = Path("usr/lib/R/site-library/bayesm/data/orangeJuice.rda")
@@ -111,7 +120,8 @@ def load(external_dir: Path) -> dict[str, pd.DataFrame]:
     yx = data["yx"].reset_index(drop=True)
     brand = yx["brand"].astype(int).to_numpy()
     prices = yx[[f"price{b}" for b in range(1, 12)]].to_numpy(dtype="float64")
-    own_price = prices[np.arange(len(yx)), brand - 1]
+    size_oz = np.array([BRANDS[b][1] for b in range(1, 12)], dtype="float64")
+    own_price = prices[np.arange(len(yx)), brand - 1] * size_oz[brand - 1]  # $/oz -> $/carton
     weeks = yx["week"].astype(int)
     sales = pd.DataFrame(
         {

@@ -30,7 +30,8 @@ def load_builtin(settings: Settings, name: str) -> tuple[dict[str, pd.DataFrame]
         return movielens.load(), {"origin": "PyPI recbole==1.2.1, dataset_example/ml-100k"}
     if name == "orange_juice":
         rda = orange_juice.fetch(external_dir(settings))
-        return orange_juice.load(external_dir(settings)), {"origin": f"Debian r-cran-bayesm, {rda}"}
+        origin = {"origin": f"Debian r-cran-bayesm, {rda}", "price_unit": orange_juice.PRICE_UNIT}
+        return orange_juice.load(external_dir(settings)), origin
     if name == "simulator":
         from .simulator import SimulatorConfig, simulate, write_shop
 
@@ -51,9 +52,11 @@ def is_prepared(settings: Settings, name: str) -> bool:
     manifest = settings.sources_dir / name / "manifest.json"
     if not manifest.exists():
         return False
+    recorded = json.loads(manifest.read_text())
     if name == "simulator":  # regenerate when the simulator settings change
-        recorded = json.loads(manifest.read_text()).get("settings")
-        return recorded == settings.simulator
+        return recorded.get("settings") == settings.simulator
+    if name == "orange_juice":  # prepared per ounce by an older Aisle: per carton now
+        return recorded.get("price_unit") == orange_juice.PRICE_UNIT
     return True
 
 

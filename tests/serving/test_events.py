@@ -55,7 +55,7 @@ def test_events_are_validated_by_field_and_the_good_ones_land(cluster, api_key):
     user = "shopper-" + uuid.uuid4().hex[:8]
     assert post(cluster, "/events", view(user, "1")).status_code == 401
     good = [view(user, "1"), view(user, "2")]
-    bad_price = {**view(user, "3"), "event_type": "purchase"}
+    bad_price = {**view(user, "3"), "event_type": "purchase", "price": -1.0}
     bad_type = {**view(user, "4"), "event_type": "teleport"}
     answer = post(cluster, "/events", [good[0], bad_price, good[1], bad_type], api_key)
     assert answer.status_code == 202, answer.text

@@ -83,7 +83,8 @@ def test_contradictory_or_out_of_range_options_raise_naming_the_field():
     ("args", "expected"),
     [
         (["price", "--help"], ["--cost", "--floor", "--ceiling", "--max-change-pct",
-                               "--min-margin-pct", "--ending", "--objective", "--current-price",
+                               "--min-margin-pct", "--ending", "--step", "--objective",
+                               "--current-price",
                                "--alias", "--json", "challenger|champion", "profit|revenue"]),
         (["train", "pricing", "--help"], ["--end", "--members", "--max-iter", "--device",
                                           "challenger"]),
@@ -346,15 +347,34 @@ def test_price_prints_a_table_and_takes_the_current_price_given(serving, tmp_pat
         for line in result.output.splitlines()
         if len(cells := [c.strip() for c in line.split("│")[1:-1]]) == 2
     }
-    assert float(table["price"]) > 0
-    assert table["current price"].startswith("4.50 (")
-    assert table["cost"].startswith("3.00 (margin")
+    assert table["price"].startswith("$") and float(table["price"][1:]) > 0  # money, as read
+    assert table["current price"].startswith("$4.50 (")
+    assert table["cost"].startswith("$3.00 (margin")
     assert table["maximises"] == "revenue"
     assert float(table["elasticity"].split(" ± ")[0]) < 0
     assert table["features as of"].startswith("2024-04-18")
     assert {"expected units", "expected profit", "expected revenue", "binding guardrails"} <= set(
         table
     )
+
+
+def test_price_keeps_the_shops_step_and_endings_unless_the_options_set_them(
+    serving, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("AISLE_QUOTING__PRICE_STEP", "0.05")
+    monkeypatch.setenv("AISLE_QUOTING__PRICE_ENDINGS", "[0.45, 0.95]")
+    common = ["price", "i1", "s1", "--cost", "2", "--json", "--data-dir", str(tmp_path)]
+    house = json.loads(runner.invoke(app, common).output)
+    assert round(house["price"] % 1, 2) in (0.45, 0.95)
+    stepped = json.loads(runner.invoke(app, [*common, "--step", "0.1", "--ending", "0.5"]).output)
+    assert round(stepped["price"] % 1, 2) == 0.5
+    # a window that holds no .45 or .95: the shop's endings give way to its step, with a note
+    narrow = runner.invoke(app, [*common, "--floor", "3.0", "--ceiling", "3.4"])
+    quote = json.loads(narrow.output)
+    assert 3.0 <= quote["price"] <= 3.4 and round(quote["price"] * 100) % 5 == 0
+    assert quote["notes"] == [
+        "no allowed price between 3.00 and 3.40 ends in .45 or .95: quoted on the 0.05 step instead"
+    ]
 
 
 @pytest.mark.parametrize(

@@ -34,11 +34,6 @@ def run(settings, table: str = "interactions"):
         ("price inf", "u2,i2,2024-03-01T10:00:00Z,purchase,inf,1\n", "bad_price"),
         ("price zero", "u2,i2,2024-03-01T10:00:00Z,purchase,0,1\n", "price_not_positive"),
         ("price negative", "u2,i2,2024-03-01T10:00:00Z,purchase,-3.5,1\n", "price_not_positive"),
-        (
-            "purchase without price",
-            "u2,i2,2024-03-01T10:00:00Z,purchase,,1\n",
-            "purchase_without_price",
-        ),
         ("quantity zero", "u2,i2,2024-03-01T10:00:00Z,purchase,2.0,0\n", "quantity_below_one"),
         ("quantity negative", "u2,i2,2024-03-01T10:00:00Z,purchase,2.0,-2\n", "quantity_below_one"),
         ("quantity fractional", "u2,i2,2024-03-01T10:00:00Z,purchase,2.0,1.5\n", "bad_quantity"),

@@ -37,7 +37,7 @@ def test_an_event_is_validated_by_field_and_times_are_utc():
             {"event_id": "b", "user_id": "u", "item_id": "i",
              "timestamp": "2026-01-01T02:00:00+02:00", "event_type": "view"},
             {"event_id": "c", "user_id": "u", "item_id": "i", "timestamp": "2026-01-01T00:00:00",
-             "event_type": "purchase"},
+             "event_type": "purchase", "price": 0},
             {"event_id": "d", "user_id": "u", "item_id": "i", "timestamp": "2026-01-01T00:00:00",
              "event_type": "view", "quantity": 0},
             {"event_id": "e", "user_id": "u", "item_id": "i",
@@ -167,3 +167,11 @@ def test_the_direct_session_write_stores_what_feasts_push_would(tmp_path):
     assert found.row(0) == found.row(1)
     assert found.row(0)["event_ids"] == ["e3", "e2", "e1"]
     assert found.row(0)["session_item_ids"] == ["i1", "i2"]
+
+
+def test_a_purchase_without_its_price_is_accepted_as_the_etl_curates_it():
+    good, bad = parse_events(
+        [{"event_id": "p", "user_id": "u", "item_id": "i", "timestamp": 1_700_000_000,
+          "event_type": "purchase"}]
+    )  # fmt: skip
+    assert bad == [] and good[0].price is None and "price" not in good[0].record()

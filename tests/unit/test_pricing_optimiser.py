@@ -276,6 +276,9 @@ def markets(draw):
     if draw(st.booleans()):
         endings = draw(st.lists(st.integers(0, 99), min_size=1, max_size=3))
         guardrails["price_endings"] = tuple(c / 100 for c in endings)
+        guardrails["endings_fallback"] = draw(st.booleans())
+    if draw(st.booleans()):
+        guardrails["price_step"] = draw(st.sampled_from([0.02, 0.05, 0.1, 0.25, 1.0, 3.0]))
     if draw(st.booleans()):
         demand = constant_elasticity(draw(st.floats(-5.0, -0.5)), draw(st.floats(1.0, 1000.0)))
     else:
@@ -299,7 +302,12 @@ def test_the_price_is_allowed_and_no_allowed_price_is_better(market):
     cost, current, spec, demand = market
     try:
         guardrails = Guardrails(**spec)
-    except GuardrailError as error:  # refused at construction: only ceiling < floor
+    except GuardrailError as error:  # refused at construction: ceiling < floor, or no ending
+        if error.field == "price_endings":  # ... is a multiple of the step
+            step = round(spec["price_step"] * 100)
+            ends = {round(e * 100) for e in spec["price_endings"]}
+            assert not any(c % 100 in ends for c in range(0, 100 * step, step))
+            return
         assert error.field == "ceiling" and spec["ceiling"] < spec["floor"]
         return
     try:
@@ -316,10 +324,17 @@ def test_the_price_is_allowed_and_no_allowed_price_is_better(market):
             assert violations(cent / 100, cost, guardrails, current), (error, cent)
         return
 
-    assert violations(got.price, cost, guardrails, current) == []
     lo, hi = feasible_interval(cost, guardrails, current)
+    if got.notes:  # no allowed ending in [lo, hi]: quoted on the step, every other rule held
+        assert guardrails.endings_fallback
+        assert len(candidate_prices(lo, hi, guardrails.price_endings, 10**9,
+                                    guardrails.price_step)) == 0  # fmt: skip
+        guardrails = guardrails.model_copy(update={"price_endings": None})
+    assert violations(got.price, cost, guardrails, current) == []
     assert lo <= got.price <= hi
-    candidates = candidate_prices(lo, hi, guardrails.price_endings, max_candidates=10**9)
+    candidates = candidate_prices(
+        lo, hi, guardrails.price_endings, max_candidates=10**9, step=guardrails.price_step
+    )
     assert got.price in candidates
     for price in candidates[np.linspace(0, len(candidates) - 1, 40).astype(int)]:
         assert violations(float(price), cost, guardrails, current) == []

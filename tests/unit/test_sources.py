@@ -55,6 +55,17 @@ def test_orange_juice_is_dominicks_full_panel(orange_juice):
     assert orange_juice["items"]["name"].str.contains("Tropicana").sum() == 3
 
 
+def test_orange_juice_is_priced_per_carton_in_whole_cents(orange_juice):
+    """The source's dollars per ounce times each brand's carton size: what a shopper paid."""
+    sales = orange_juice["sales"]
+    cents = sales["price"] * 100
+    assert (abs(cents - cents.round()) < 1e-6).mean() > 0.95  # 95.3 %: the rest, weekly averages
+    assert sales["price"].between(0.5, 6.0).all()  # $0.52 to $5.82 a carton
+    median = sales.groupby("item_id")["price"].median()
+    assert (median["1"], median["2"], median["11"]) == pytest.approx((2.99, 4.75, 3.59))
+    assert (sales["cost"] / sales["price"]).between(0, 1).all()  # the margin is scale-free
+
+
 def test_simulator_source_writes_its_ground_truth(prepared_settings):
     folder = prepared_settings.sources_dir / "simulator"
     events = pd.read_parquet(folder / "interactions.parquet")

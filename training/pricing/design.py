@@ -109,7 +109,11 @@ class Design:
     context: list[str] = field(default_factory=lambda: list(CONTEXT))
 
     @classmethod
-    def fit(cls, frame: pd.DataFrame) -> Design:
+    def fit(
+        cls, frame: pd.DataFrame, context: tuple[str, ...] = CONTEXT, cross: bool = True
+    ) -> Design:
+        """The design of `frame`'s rows; `context` names the context inputs the model reads and
+        `cross=False` leaves cross prices out (a structure's choice, model.STRUCTURES)."""
         check_prices(frame)
         item_ids = sorted(frame.item_id.unique())
         store_ids = sorted(frame.store_id.unique())
@@ -135,9 +139,10 @@ class Design:
             store_columns=store_columns,
             store_mean=stores.mean().fillna(0.0).tolist(),
             store_std=stores.std(ddof=0).fillna(1.0).replace(0.0, 1.0).tolist(),
-            context_mean=[0.0] * len(CONTEXT),
-            context_std=[1.0] * len(CONTEXT),
-            cross=bool(frame.category_item_ids.map(_listed).max()),
+            context_mean=[0.0] * len(context),
+            context_std=[1.0] * len(context),
+            cross=cross and bool(frame.category_item_ids.map(_listed).max()),
+            context=list(context),
         )
         raw = design._context(frame, np.searchsorted(item_ids, frame.item_id))
         design.context_mean = raw.mean(0).tolist()

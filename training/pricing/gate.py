@@ -1,9 +1,12 @@
 """The pricing model's gate: challenger against champion on the training set's latest weeks (its
 test weeks), on the rows both know.
 
-Primary metric RMSE of log(1 + units); MAE within tolerance; floor: last week's units (reference
-(d)) on the same rows. Behavioural tests: demand falls with price on every sampled row, and
-guard-railed quotes (floor, ceiling, maximum change, minimum margin) break no guardrail, on
+Primary metric RMSE of log(1 + units); MAE within tolerance; floor: the strongest of the
+references (a)-(e) (`baselines.REFERENCES`), refitted on the training set's fit + valid rows and
+scored on the same rows, for every model, a first one included (a first model that only had to
+beat last week's units once shipped worse than a textbook regression); a model that loses is
+rejected with the reference named. Behavioural tests: demand falls with price on every sampled
+row, and guard-railed quotes (floor, ceiling, maximum change, minimum margin) break no guardrail, on
 up to QUOTED_ROWS sampled rows whose rails admit a whole-cent price (rails the shelf itself makes
 impossible, e.g. ±20 % around $0.0155 an ounce, say nothing of the model and are left out).
 """
@@ -17,14 +20,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.settings import Settings
-from training.gate import MetricRule, decide, gate_inputs, record
+from core.settings import GatePolicy, Settings
+from training.gate import GateDecision, MetricRule, decide, gate_inputs, record
 
-from .baselines import LastValue, log_units
-from .evaluate import rmse
+from .baselines import log_units
+from .evaluate import reference_forecasts, rmse
 
 log = logging.getLogger(__name__)
 QUOTED_ROWS = 10  # quotes are the slow part (an optimiser run each)
+LAST_VALUE = "(d) last value"
 
 
 def gate_step(
@@ -38,7 +42,25 @@ def gate_step(
     if data.test.empty:
         raise ValueError(f"{training_set}: no test week; the gate has no holdout")
     inputs = gate_inputs(MODEL_NAME, version, load_pricing, settings)
-    policy, models, challenger = inputs.policy, inputs.models, inputs.models["challenger"]
+    decision = judge(
+        MODEL_NAME, version, inputs.models, inputs.champion_version, data, inputs.policy
+    )
+    rows = decision.metrics.pop("rows")
+    decision = record(decision)
+    decision.metrics["rows"] = rows
+    return decision.to_dict()
+
+
+def judge(
+    model_name: str,
+    version: str,
+    models: dict[str, Any],
+    champion_version: str | None,
+    data: Any,
+    policy: GatePolicy,
+) -> GateDecision:
+    """The decision on `models` ("challenger", and "champion" when there is one) over the test
+    rows of `data` (a PricingData) both know, nothing recorded; `metrics["rows"]` counts them."""
     predictions = {name: m.predict(data.test, unknown="drop") for name, m in models.items()}
     shared = data.test.index
     for predicted in predictions.values():
@@ -52,19 +74,24 @@ def gate_step(
         for name, predicted in predictions.items()
     }
     history = pd.concat([data.fit, data.valid], ignore_index=True)
-    metrics["last value"] = _errors(LastValue().fit(history).predict(rows), actual)
-    floor = metrics["last value"]["rmse"]
-    if policy.pricing_max_rmse is not None:
-        floor = min(floor, policy.pricing_max_rmse)
+    references = {
+        # (d) keeps its short key: dashboards and tags read "last value"
+        ("last value" if name == LAST_VALUE else name): _errors(forecast, actual)
+        for name, forecast in reference_forecasts(history, rows).items()
+    }
+    metrics.update(references)
+    source = min(references, key=lambda name: references[name]["rmse"])
+    floor = references[source]["rmse"]
+    if policy.pricing_max_rmse is not None and policy.pricing_max_rmse < floor:
+        source, floor = "setting gate.pricing_max_rmse", policy.pricing_max_rmse
     rules = [
-        MetricRule("rmse", False, margin=policy.pricing_margin, floor=floor),
+        MetricRule("rmse", False, margin=policy.pricing_margin, floor=floor, floor_source=source),
         MetricRule("mae", False, tolerance=policy.pricing_tolerance),
     ]
-    behaviour = behavioural_tests(challenger, rows, policy.behaviour_sample)
-    champion = inputs.champion_version
-    decision = record(decide(MODEL_NAME, version, champion, rules, metrics, behaviour))
+    behaviour = behavioural_tests(models["challenger"], rows, policy.behaviour_sample)
+    decision = decide(model_name, version, champion_version, rules, metrics, behaviour)
     decision.metrics["rows"] = {"compared": float(len(rows)), "test": float(len(data.test))}
-    return decision.to_dict()
+    return decision
 
 
 def _errors(predicted: np.ndarray, actual: np.ndarray) -> dict[str, float]:

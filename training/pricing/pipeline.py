@@ -90,6 +90,9 @@ def train_step(
         distribution = elasticity_distribution(pairs)
         test_rmse = table[OURS]["rmse"]
         share_negative = float((pairs.elasticity < 0).mean())
+        # the structure the valid weeks chose for this shape of shop (model.STRUCTURES)
+        mlflow.log_param("structure", result.structure)
+        mlflow.set_tag("aisle.pricing.structure", result.structure)
         mlflow.log_metrics(
             {
                 "test_rmse": test_rmse,
@@ -105,6 +108,8 @@ def train_step(
             "rows": data.metadata["rows"],
             "models": table,
             "valid_rmse_by_l2": {str(k): v for k, v in result.valid_rmse.items()},
+            "structure": result.structure,
+            "valid_rmse_by_structure": _by_structure(result),
             "elasticity_by_item": distribution,
         }
         mlflow.log_dict(record, "evaluation/table.json")
@@ -116,6 +121,7 @@ def train_step(
         metadata = {
             "metrics": {"test_rmse": test_rmse, "valid_rmse": result.valid_rmse[result.l2]},
             "l2": result.l2,
+            "structure": result.structure,
             "elasticity_by_item": distribution,
             "lineage": {**lineage, "mlflow_run_id": run.info.run_id},
         }
@@ -127,6 +133,7 @@ def train_step(
         "checkpoint": str(checkpoint),
         "test_rmse": test_rmse,
         "l2": result.l2,
+        "structure": result.structure,
         "elasticity_share_negative": share_negative,
     }
 
@@ -148,8 +155,11 @@ def log_model(checkpoint: Path, model) -> Any:
 
 
 def version_tags(model) -> dict[str, Any]:
-    """The metric a registered version carries beside its lineage."""
-    return {"test_rmse": round(model.metadata["metrics"]["test_rmse"], 4)}
+    """The metric and structure a registered version carries beside its lineage."""
+    tags = {"test_rmse": round(model.metadata["metrics"]["test_rmse"], 4)}
+    if "structure" in model.metadata:  # checkpoints from before the structures have none
+        tags["structure"] = model.metadata["structure"]
+    return tags
 
 
 def pricing_config(
@@ -160,6 +170,14 @@ def pricing_config(
     if isinstance(config, dict) and config.get("l2_grid") is not None:
         config = {**config, "l2_grid": [float(v) for v in config["l2_grid"]]}
     return run_config(PricingConfig(), config, "pricing", settings or get_settings())
+
+
+def _by_structure(result: TrainResult) -> dict[str, dict[str, float]]:
+    """structure -> l2 -> valid RMSE, with string keys (JSON)."""
+    return {
+        name: {str(l2): score for l2, score in scores.items()}
+        for name, scores in result.valid_rmse_by_structure.items()
+    }
 
 
 def _markdown(table: dict[str, dict[str, float]]) -> str:
@@ -183,13 +201,17 @@ def _training_curves(result: TrainResult):
     left.set_title("Ensemble fits")
     left.legend(fontsize=7)
     grid = sorted(result.valid_rmse)
-    right.plot(grid, [result.valid_rmse[g] for g in grid], "o-")
-    right.axvline(result.l2, color="grey", linestyle="--", label=f"kept: l2={result.l2:g}")
+    right.plot(grid, [result.valid_rmse[g] for g in grid], "o-", label="best structure")
+    for name, scores in result.valid_rmse_by_structure.items():
+        tried = sorted(scores)
+        right.plot(tried, [scores[g] for g in tried], "x", label=name)
+    kept = f"kept: {result.structure}, l2={result.l2:g}"
+    right.axvline(result.l2, color="grey", linestyle="--", label=kept)
     right.set_xscale("log")
     right.set_xlabel("l2")
     right.set_ylabel("valid RMSE (rolling folds)")
     right.set_title("Tuning")
-    right.legend()
+    right.legend(fontsize=7)
     figure.tight_layout()
     return figure
 

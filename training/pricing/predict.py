@@ -199,6 +199,8 @@ class PricingModel:
         members = []
         for state in payload["members"]:
             member = DemandModel(design).to(dtype=state["item_slope"].dtype)
+            # checkpoints from before the shared context weights: theirs are all per item
+            state.setdefault("context_shared", torch.zeros_like(member.context_shared))
             member.load_state_dict(state)
             members.append(member)
         return cls(design, members, PricingConfig.from_dict(payload["config"]), payload["metadata"])

@@ -30,7 +30,15 @@ import numpy as np
 import torch
 
 from .ann import FactorIndex
-from .predict import Recommendations, Request, ScoredItem, check_request, fallback_reason
+from .predict import (
+    Recommendations,
+    Request,
+    ScoredItem,
+    check_request,
+    fallback_reason,
+    named,
+    viewed_reason,
+)
 
 log = logging.getLogger(__name__)
 FACTORS_FORMAT = "aisle-recommender-factors/1"
@@ -74,6 +82,7 @@ class FactorRecommender:
         self.search: SearchMode = "ivf" if self.ann is not None else "exact"
         self._in_category: dict[str, torch.Tensor] = {}
         self._popular_order = torch.argsort(self.popularity, descending=True)
+        self.item_names: dict[str, str] = {}
 
     # ---- the serving interface shared with Recommender ----------------------------------------
     @property
@@ -82,6 +91,11 @@ class FactorRecommender:
 
     def to(self, device: str) -> FactorRecommender:
         self.user_side, self.item_side = self.user_side.to(device), self.item_side.to(device)
+        return self
+
+    def with_item_names(self, names: dict[str, str]) -> FactorRecommender:
+        """Name items in answers and reasons (ids stay in their own fields); in the checkpoint."""
+        self.item_names = {i: n for i, n in names.items() if i in self.index and n}
         return self
 
     def use_search(self, mode: SearchMode) -> FactorRecommender:
@@ -103,26 +117,26 @@ class FactorRecommender:
     ) -> FactorRecommender:
         """Factors from the interaction matrix; an IVF index when the catalogue is large, its
         nprobe chosen on `validation_histories` (users not in `interactions`)."""
-        from sklearn.utils.extmath import randomized_svd
+        user_side, item_side, popularity = spectral_factors(interactions, config)
+        return cls.from_factors(
+            user_side, item_side, item_ids, popularity, config, categories, metadata,
+            validation_histories,
+        )  # fmt: skip
 
-        x = interactions.tocsr().astype(np.float64)
-        x.data[:] = 1.0
-        item_degree = np.maximum(np.asarray(x.sum(0)).ravel(), 1.0)
-        user_degree = np.maximum(np.asarray(x.sum(1)).ravel(), 1.0)
-        normalised = x.multiply(1 / np.sqrt(user_degree)[:, None]).multiply(
-            1 / np.sqrt(item_degree)[None, :]
-        )
-        rank = min(config.rank, min(x.shape) - 1)
-        started = time.perf_counter()
-        _, _, vt = randomized_svd(
-            normalised.tocsr(), rank, n_iter=config.svd_iterations, random_state=config.seed
-        )
-        v = vt.T
-        took = time.perf_counter() - started
-        log.info("factors: rank %d SVD of %s in %.1f s", rank, x.shape, took)
-        user_side = v / np.sqrt(item_degree)[:, None]
-        item_side = v * np.sqrt(item_degree)[:, None]
-        popularity = np.asarray(x.sum(0)).ravel()  # interactions per item
+    @classmethod
+    def from_factors(
+        cls,
+        user_side: np.ndarray,
+        item_side: np.ndarray,
+        item_ids: list[str],
+        popularity: np.ndarray,
+        config: FactorConfig = FactorConfig(),
+        categories: dict[str, str] | None = None,
+        metadata: dict | None = None,
+        validation_histories: Sequence[Sequence[str]] = (),
+    ) -> FactorRecommender:
+        """The model over factors already fitted (e.g. the leading columns of a larger rank,
+        chosen on validation: training/recommender/forms.py), its IVF index built as in `fit`."""
         model = cls(user_side, item_side, item_ids, popularity, categories, metadata)
         if len(item_ids) >= config.ivf_min_items:
             model._build_index(validation_histories, config)
@@ -183,6 +197,7 @@ class FactorRecommender:
             "item_ids": self.item_ids,
             "popularity": self.popularity,
             "categories": self.categories,
+            "item_names": self.item_names,
             "metadata": self.metadata,
             "ann": None if self.ann is None else self.ann.to_payload(),
         }
@@ -201,7 +216,7 @@ class FactorRecommender:
             payload["categories"],
             payload["metadata"],
             None if ann is None else FactorIndex.from_payload(ann),
-        )
+        ).with_item_names(payload.get("item_names", {}))  # none in older checkpoints
 
     # ---- inference ---------------------------------------------------------------------------
     def recommend(self, history: Sequence[str] | None, k: int = 10, **context) -> Recommendations:
@@ -211,7 +226,7 @@ class FactorRecommender:
     def recommend_batch(self, requests: Sequence[Request]) -> list[Recommendations]:
         for request in requests:
             check_request(request)
-        return [self._answer(r) for r in requests]
+        return [named(self._answer(r), self.item_names) for r in requests]
 
     def _history(self, request: Request) -> tuple[list[int], int]:
         items = list(request.history or [])
@@ -252,7 +267,7 @@ class FactorRecommender:
         items = []
         for n, (i, score) in enumerate(zip(top, scores, strict=True)):
             source = self.item_ids[seen[int(matches[:, n].argmax())]]
-            reason = f"because you viewed {source}"
+            reason = viewed_reason(source, self.item_names)
             items.append(ScoredItem(self.item_ids[i], score, reason, source))
         return Recommendations(items, notes=notes)
 
@@ -299,6 +314,32 @@ class FactorRecommender:
             members = [n for n, i in enumerate(self.item_ids) if self.categories.get(i) == category]
             self._in_category[category] = torch.tensor(members, dtype=torch.long)
         return self._in_category[category]
+
+
+def spectral_factors(
+    interactions, config: FactorConfig = FactorConfig()
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """P = D^-1/2 V and Q = D^1/2 V (items x rank, columns by falling singular value, so the
+    first r columns are the rank-r factors) and the interactions per item, from a users x items
+    sparse matrix (1 where a user touched an item)."""
+    from sklearn.utils.extmath import randomized_svd
+
+    x = interactions.tocsr().astype(np.float64)
+    x.data[:] = 1.0
+    item_degree = np.maximum(np.asarray(x.sum(0)).ravel(), 1.0)
+    user_degree = np.maximum(np.asarray(x.sum(1)).ravel(), 1.0)
+    normalised = x.multiply(1 / np.sqrt(user_degree)[:, None]).multiply(
+        1 / np.sqrt(item_degree)[None, :]
+    )
+    rank = min(config.rank, min(x.shape) - 1)
+    started = time.perf_counter()
+    _, _, vt = randomized_svd(
+        normalised.tocsr(), rank, n_iter=config.svd_iterations, random_state=config.seed
+    )
+    v = vt.T
+    log.info("factors: rank %d SVD of %s in %.1f s", rank, x.shape, time.perf_counter() - started)
+    popularity = np.asarray(x.sum(0)).ravel()
+    return v / np.sqrt(item_degree)[:, None], v * np.sqrt(item_degree)[:, None], popularity
 
 
 def recall_at(found: np.ndarray, truth: np.ndarray) -> float:

@@ -23,8 +23,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 from torch import nn
+
+USER_BLOCK = 4096  # users per block of the Gram sums: a float64 copy of 4096 x items at a time
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,17 @@ class RecommenderConfig:
     holdout_share: float = 0.2  # share of a history hidden as targets in a fine-tuning step
     patience: int = 3  # epochs without a better validation NDCG@10 before stopping
     seed: int = 2020
+    # Fine-tuning stops before an epoch that would end past this many seconds of fine-tuning:
+    # at 14k items one epoch takes ~50 s on 2 cores and 21 of them took 18 min (issue 22).
+    fine_tune_seconds: float = 300.0
+    # ... and only up to this many items: at 2k and 15k items no fine-tuned epoch beat the
+    # closed form on validation, and one epoch took 11 min at 15k (benchmarks/recommender.py)
+    fine_tune_max_items: int = 5_000
+    # The form by catalogue size (forms.py): the dense autoencoder up to this many items (its
+    # items x items float64 solve and eigendecomposition hold ~4 such matrices: 7 GB at 16k),
+    # the factor form above; the EASE reference is skipped above it too (same memory).
+    dense_max_items: int = 16_000
+    factor_ranks: tuple[int, ...] = (64, 128, 256)  # the factor form's rank, chosen on valid
 
     def to_dict(self) -> dict[str, float | int]:
         return asdict(self)
@@ -73,18 +87,53 @@ class ItemAutoencoder(nn.Module):
         """Set B to the DLAE closed form and the low-pass term, from a users x items 0/1 matrix.
 
         Computed in float64 (the Gram matrix is ill-conditioned at small l2), stored as float32.
+        Memory is the catalogue's, not the users': the Gram matrices are summed over blocks of
+        users, the solve goes through a Cholesky factor (G + L is positive definite), and
+        only the top `spectral_rank` eigenvectors are computed; at most two items x items float64
+        matrices are alive at once (3.6 GB at 15k items).
         """
-        x = interactions.to(torch.float64)
-        gram = x.T @ x
-        penalty = self.config.l2 + self.config.dropout / (1 - self.config.dropout) * gram.diag()
-        self.weights.copy_(torch.linalg.solve(gram + torch.diag(penalty), gram))
+        import scipy.linalg
 
-        user_degree = x.sum(1).clamp(min=1)
-        item_degree = x.sum(0).clamp(min=1)
-        normalised = x / user_degree.sqrt()[:, None] / item_degree.sqrt()[None, :]
-        _, vectors = torch.linalg.eigh(normalised.T @ normalised)  # ascending eigenvalues
-        top = vectors[:, -min(self.config.spectral_rank, self.n_items) :]
-        low_pass = (top @ top.T) / item_degree.sqrt()[:, None] * item_degree.sqrt()[None, :]
+        n = self.n_items
+        item_degree = interactions.sum(0).to(torch.float64).clamp(min=1)
+        user_degree = interactions.sum(1).to(torch.float64).clamp(min=1)
+
+        def gram_over_users(weights: torch.Tensor | None) -> np.ndarray:
+            total = torch.zeros((n, n), dtype=torch.float64, device=interactions.device)
+            for start in range(0, len(interactions), USER_BLOCK):
+                block = interactions[start : start + USER_BLOCK].to(torch.float64)
+                left = (
+                    block if weights is None else block / weights[start : start + USER_BLOCK, None]
+                )
+                total.addmm_(left.T, block)
+            return total.cpu().numpy()
+
+        # B = (G + L)^-1 G = I - (G + L)^-1 L (L diagonal): the inverse of G + L from its
+        # Cholesky factor, G overwritten, so two items x items matrices at most
+        system = torch.from_numpy(gram_over_users(None))
+        penalty = self.config.l2 + self.config.dropout / (1 - self.config.dropout) * system.diag()
+        system.diagonal().add_(penalty)
+        factor = torch.linalg.cholesky(system)
+        del system
+        solved = torch.cholesky_inverse(factor)
+        del factor
+        solved.mul_(-penalty[None, :]).diagonal().add_(1.0)
+        self.weights.copy_(solved)
+        del solved
+
+        # R^T R for R = D_u^-1/2 X D_i^-1/2: D_i^-1/2 (X^T D_u^-1 X) D_i^-1/2
+        scale = (1 / item_degree.sqrt()).cpu().numpy()
+        normalised = gram_over_users(user_degree)
+        normalised *= scale[:, None]
+        normalised *= scale[None, :]
+        rank = min(self.config.spectral_rank, n)
+        _, top = scipy.linalg.eigh(  # ascending: the last `rank` are the largest
+            normalised, subset_by_index=(n - rank, n - 1), overwrite_a=True, check_finite=False
+        )
+        del normalised
+        top = torch.from_numpy(top).to(self.spectral.device)
+        root = item_degree.sqrt().to(self.spectral.device)
+        low_pass = ((top / root[:, None]) @ (top * root[:, None]).T).to(torch.float32)
         self.spectral.copy_(low_pass)
         return self
 

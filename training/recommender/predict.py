@@ -13,18 +13,22 @@ Every request gets a result, never an exception, unless the request itself is ma
 * `k` beyond the items left -> all of them, and a note;
 * a category nobody sells -> no items, and a note saying so;
 * a current item (the page the shopper is on) counts as part of the history and is never
-  recommended back.
+  recommended back;
+* history items are never recommended, unless the checkpoint was trained with buy-again on
+  (buy_again.py): then the items its setting allows rank by their repeat score beside the new
+  items, with the reason "you bought this before".
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .buy_again import REASON, BuyAgain, RepeatScores, from_metadata, rebuys
 from .model import ItemAutoencoder, RecommenderConfig
 
 CHECKPOINT_FORMAT = "aisle-recommender/1"
@@ -40,6 +44,7 @@ class ScoredItem:
     score: float
     reason: str
     because_of: str | None = None  # the history item behind the reason, if any
+    name: str | None = None  # the item's display name, where the items snapshot has one
 
 
 @dataclass(frozen=True)
@@ -80,10 +85,23 @@ class Recommender:
         self.categories = dict(categories or {})
         self.metadata = dict(metadata or {})
         self._in_category: dict[str, torch.Tensor] = {}
+        self.buy_again, self.repeat = from_metadata(self.metadata)
+        self.item_names: dict[str, str] = {}
 
     @property
     def device(self) -> torch.device:
         return self.model.weights.device
+
+    def with_item_names(self, names: dict[str, str]) -> Recommender:
+        """Name items in answers and reasons (ids stay in their own fields); in the checkpoint."""
+        self.item_names = {i: n for i, n in names.items() if i in self.index and n}
+        return self
+
+    def use_buy_again(self, policy: BuyAgain, repeat: RepeatScores) -> Recommender:
+        """Answer with rebuys as `policy` allows, scored by `repeat`; kept in the checkpoint."""
+        self.buy_again, self.repeat = policy, repeat
+        self.metadata["buy_again"] = {"setting": policy.setting, **repeat.to_dict()}
+        return self
 
     # ---- checkpoint -------------------------------------------------------------------------
     def save(self, path: Path) -> Path:
@@ -96,6 +114,7 @@ class Recommender:
             "item_ids": self.item_ids,
             "popularity": self.popularity,
             "categories": self.categories,
+            "item_names": self.item_names,
             "metadata": self.metadata,
         }
         with atomic_path(path) as tmp:
@@ -126,7 +145,7 @@ class Recommender:
             payload["popularity"].numpy(),
             payload["categories"],
             payload["metadata"],
-        )
+        ).with_item_names(payload.get("item_names", {}))  # none in older checkpoints
 
     # ---- inference --------------------------------------------------------------------------
     def recommend(
@@ -152,8 +171,9 @@ class Recommender:
                 batch[b, rows[n][0]] = 1.0
             for b, score in enumerate(self.model(batch)):
                 scores[personal[b]] = score
+        names = self.item_names
         return [
-            self._answer(request, indices, unknown, scores.get(n), n in scores)
+            named(self._answer(request, indices, unknown, scores.get(n), n in scores), names)
             for n, (request, (indices, unknown)) in enumerate(zip(requests, rows, strict=True))
         ]
 
@@ -177,6 +197,13 @@ class Recommender:
             notes.append(f"{unknown} history item(s) unknown to this model version were ignored")
         allowed = torch.ones(len(self.item_ids), dtype=torch.bool)
         allowed[history] = False
+        own = None if score is None else score.cpu().numpy()  # the model's, before any mask
+        rebuy = rebuys(
+            self.buy_again, self.repeat, request.history or [], self.index, self.categories, own
+        )
+        rebuy.pop(self.index.get(request.current_item, -1), None)  # the page they are on
+        if rebuy:
+            allowed[list(rebuy)] = True
         if request.category is not None:
             in_category = self._category_mask(request.category)
             if not in_category.any():
@@ -185,19 +212,24 @@ class Recommender:
         if score is None:
             score = self.popularity.to(self.device)
         score = score.cpu().masked_fill(~allowed, float("-inf"))
+        if rebuy:
+            score[list(rebuy)] = torch.tensor(list(rebuy.values()), dtype=score.dtype)
+            score = score.masked_fill(~allowed, float("-inf"))  # a category filter holds
         available = int(allowed.sum())
         k = min(request.k, available)
         if request.k > available and available > 0:
             notes.append(f"only {available} item(s) left to recommend; k={request.k} capped")
         top = torch.topk(score, k) if k else None
-        items = [] if top is None else self._explain(history, top, personal)
+        items = [] if top is None else self._explain(history, top, personal, rebuy)
         if personal:
             return Recommendations(items, notes=notes)
         return Recommendations(
             items, fallback=True, fallback_reason=fallback_reason(request), notes=notes
         )
 
-    def _explain(self, history: list[int], top, personal: bool) -> list[ScoredItem]:
+    def _explain(
+        self, history: list[int], top, personal: bool, rebuy: dict[int, float]
+    ) -> list[ScoredItem]:
         indices = top.indices.tolist()
         values = top.values.tolist()
         if not personal:
@@ -211,10 +243,12 @@ class Recommender:
         strongest = weights.argmax(0).tolist()
         out = []
         for i, v, s in zip(indices, values, strongest, strict=True):
+            if i in rebuy:  # the item itself is the reason
+                out.append(ScoredItem(self.item_ids[i], float(v), REASON, self.item_ids[i]))
+                continue
             source = self.item_ids[history[s]]
-            out.append(
-                ScoredItem(self.item_ids[i], float(v), f"because you viewed {source}", source)
-            )
+            reason = viewed_reason(source, self.item_names)
+            out.append(ScoredItem(self.item_ids[i], float(v), reason, source))
         return out
 
     def _category_mask(self, category: str) -> torch.Tensor:
@@ -223,6 +257,20 @@ class Recommender:
                 [self.categories.get(i) == category for i in self.item_ids], dtype=torch.bool
             )
         return self._in_category[category]
+
+
+def viewed_reason(item_id: str, names: Mapping[str, str]) -> str:
+    """ "because you viewed Star Wars (1977)": the history item by its name, by its id where the
+    items snapshot gave none (the id itself is the answer's `because_of`)."""
+    return f"because you viewed {names.get(item_id) or item_id}"
+
+
+def named(answer: Recommendations, names: Mapping[str, str]) -> Recommendations:
+    """`answer` with each item's display name beside its id (None where it has none)."""
+    if not names:
+        return answer
+    items = [replace(item, name=names.get(item.item_id)) for item in answer.items]
+    return replace(answer, items=items)
 
 
 def fallback_reason(request: Request) -> str:

@@ -33,6 +33,12 @@ class SimulatorConfig(BaseModel):
     start: date = date(2024, 1, 1)
     days: int = Field(182, ge=7)
     drift: DriftConfig = Field(default_factory=DriftConfig)
+    # Grocery mode (on when staples_per_user > 0): each user has staple items, drawn once by
+    # their tastes, that take `staple_share` of their views and convert `staple_cart_boost`
+    # times as often, so they are bought again and again (events.py).
+    staples_per_user: int = Field(0, ge=0)
+    staple_share: float = Field(0.4, ge=0, le=1)
+    staple_cart_boost: float = Field(4.0, ge=1)
 
     @model_validator(mode="after")
     def _every_category_has_an_item(self) -> SimulatorConfig:

@@ -5,6 +5,11 @@ mix after a taste shift), the item follows popularity within the category, re-we
 exp(user . item). A view becomes an add_to_cart with probability
 CART_RATE * (price / base_price) ** e and a cart a purchase with probability BUY_RATE, so expected
 online demand is proportional to (price / base_price) ** e.
+
+Grocery mode (`staples_per_user` > 0): each user's staples, drawn once as views are (taste,
+popularity, affinity) from the starting catalogue, replace a share of their views and convert more
+often, so a shopper buys the same few items again and again. Off, no draw is made for it: the
+shops of every other configuration stay as they were.
 """
 
 from __future__ import annotations
@@ -35,7 +40,8 @@ CHUNK = 200_000  # views per block in item choice; bounds the (views x candidate
 def interaction_events(world: World, rng: np.random.Generator) -> pd.DataFrame:
     """About `events` interaction events, in time order, one row per distinct event."""
     cfg = world.cfg
-    v = _views(world, rng)
+    staples = _staples(world, rng) if cfg.staples_per_user else None
+    v = _views(world, rng, staples)
     cart, buy = v["cart"], v["buy"]
     user = np.concatenate([v["user"], v["user"][cart], v["user"][buy]])
     item = np.concatenate([v["item"], v["item"][cart], v["item"][buy]])
@@ -69,7 +75,17 @@ def interaction_events(world: World, rng: np.random.Generator) -> pd.DataFrame:
     )
 
 
-def _views(world: World, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def _staples(world: World, rng: np.random.Generator) -> np.ndarray:
+    """(users, staples_per_user) item indices: each user's staples, chosen as a view at the
+    start is (so never an item introduced later)."""
+    users = np.repeat(np.arange(world.cfg.users), world.cfg.staples_per_user)
+    chosen = _choose_items(world, users, np.zeros(len(users), np.int64), rng)
+    return chosen.reshape(world.cfg.users, world.cfg.staples_per_user)
+
+
+def _views(
+    world: World, rng: np.random.Generator, staples: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """Per-view arrays of whole sessions, drawn in batches until they hold `events` events; the
     last batch is cut at the session that reaches the target."""
     target = world.cfg.events
@@ -77,7 +93,7 @@ def _views(world: World, rng: np.random.Generator) -> dict[str, np.ndarray]:
     batches, total = [], 0
     while total < target:
         n_sessions = math.ceil((target - total) / per_session * 1.05) + 10
-        views, per_session_events = _session_batch(world, n_sessions, rng)
+        views, per_session_events = _session_batch(world, n_sessions, rng, staples)
         reached = np.cumsum(per_session_events)
         keep = min(int(np.searchsorted(reached, target - total)) + 1, n_sessions)
         total += int(reached[keep - 1])
@@ -96,7 +112,7 @@ def _expected_events_per_session(world: World) -> float:
 
 
 def _session_batch(
-    world: World, n_sessions: int, rng: np.random.Generator
+    world: World, n_sessions: int, rng: np.random.Generator, staples: np.ndarray | None = None
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Draw sessions and their views; returns per-view arrays and events per session."""
     cfg = world.cfg
@@ -118,10 +134,16 @@ def _session_batch(
     user = user[session]
 
     item = _choose_items(world, user, t, rng)
+    boost = np.ones(len(t))
+    if staples is not None:  # grocery mode: a share of the views goes to the user's staples
+        staple = rng.random(len(t)) < cfg.staple_share
+        which = rng.integers(0, staples.shape[1], int(staple.sum()))
+        item[staple] = staples[user[staple], which]
+        boost[staple] = cfg.staple_cart_boost
     week = (t + world.lead * DAY) // WEEK
     price = world.price[item, world.home[user], week]
     ratio = price / world.base_price[item]
-    cart = rng.random(len(t)) < np.minimum(1, CART_RATE * ratio ** world.elasticity[item])
+    cart = rng.random(len(t)) < np.minimum(1, boost * CART_RATE * ratio ** world.elasticity[item])
     buy = cart & (rng.random(len(t)) < BUY_RATE)
     t_cart = t + 1 + np.floor(rng.exponential(20.0, len(t))).astype(np.int64)
     t_buy = t_cart + 1 + np.floor(rng.exponential(60.0, len(t))).astype(np.int64)

@@ -1,5 +1,6 @@
-"""The cent grid: the allowed cent prices of an interval (every cent, or only those with an
-allowed ending), indexed arithmetically so that a range of millions is never listed."""
+"""The price grid: the allowed cent prices of an interval (every cent, the multiples of a price
+step, or those with an allowed ending), indexed arithmetically so that a range of millions is
+never listed."""
 
 from __future__ import annotations
 
@@ -8,28 +9,33 @@ from bisect import bisect_left, bisect_right
 
 import numpy as np
 
-from .guardrails import GuardrailError, ending_cents, positive_number
+from .guardrails import GuardrailError, Pattern, positive_number, price_pattern
 from .interval import Interval
 
 MAX_CANDIDATES = 20_001  # demand evaluations per search pass: the most grid points one pass scores
+EVERY_CENT = Pattern(1, (0,))
 
 
 class Grid:
-    """The allowed cent prices in [lo, hi] (every cent, or those with an allowed ending), sorted
-    and indexable without listing them: the k-th is found arithmetically."""
+    """The allowed cent prices in [lo, hi] (those of `pattern`; None: every cent), sorted and
+    indexable without listing them: the k-th is found arithmetically."""
 
-    def __init__(self, lo: int, hi: int, endings: tuple[int, ...] | None) -> None:
-        self.endings = np.arange(100) if endings is None else np.asarray(endings, dtype=np.int64)
-        ends = self.endings.tolist()
-        self.base = (lo // 100) * 100
+    def __init__(self, lo: int, hi: int, pattern: Pattern | None) -> None:
+        pattern = pattern or EVERY_CENT
+        self.period = pattern.period
+        self.offsets = np.asarray(pattern.offsets, dtype=np.int64)
+        ends = pattern.offsets
+        self.base = (lo // self.period) * self.period
         self.skip = bisect_left(ends, lo - self.base)
-        upto = ((hi - self.base) // 100) * len(ends) + bisect_right(ends, (hi - self.base) % 100)
+        upto = ((hi - self.base) // self.period) * len(ends) + bisect_right(
+            ends, (hi - self.base) % self.period
+        )
         self.size = max(0, upto - self.skip) if hi >= lo else 0
 
     def cents(self, index: np.ndarray | int) -> np.ndarray:
         n = np.asarray(index, dtype=np.int64) + self.skip
-        m = len(self.endings)
-        return self.base + 100 * (n // m) + self.endings[n % m]
+        m = len(self.offsets)
+        return self.base + self.period * (n // m) + self.offsets[n % m]
 
     def spread(self, count: int) -> np.ndarray:
         """At most `count` indices spread evenly over the grid, both ends included."""
@@ -38,15 +44,15 @@ class Grid:
         return np.unique(np.linspace(0, self.size - 1, count).round().astype(np.int64))
 
 
-def allowed_grid(box: Interval, endings: tuple[int, ...] | None) -> Grid:
-    """The allowed prices of `box`; GuardrailError naming price_endings when none has one."""
-    grid = Grid(box.lo, box.hi, endings)
+def allowed_grid(box: Interval, pattern: Pattern | None, field: str = "price_endings") -> Grid:
+    """The allowed prices of `box`; GuardrailError naming `field` (the endings, or the step)
+    when none is on the pattern."""
+    grid = Grid(box.lo, box.hi, pattern)
     if grid.size == 0:
-        assert endings is not None  # a non-empty interval always holds a cent
+        assert pattern is not None  # a non-empty interval always holds a cent
         raise GuardrailError(
-            "price_endings",
-            f"price_endings ({_endings_text(endings)}): no price between {box.lo / 100:.2f} "
-            f"and {box.hi / 100:.2f} has an allowed ending",
+            field,
+            f"{field}: no price between {box.lo / 100:.2f} and {box.hi / 100:.2f} is {pattern}",
         )
     return grid
 
@@ -56,20 +62,21 @@ def candidate_prices(
     hi: float,
     endings: tuple[float, ...] | None,
     max_candidates: int = MAX_CANDIDATES,
+    step: float | None = None,
 ) -> np.ndarray:
-    """Cent prices in [lo, hi] (with an allowed ending when endings are given), ascending; when
-    there are more than `max_candidates`, that many spread evenly, both ends included."""
+    """Cent prices in [lo, hi] (multiples of `step` and with an allowed ending, when given),
+    ascending; when there are more than `max_candidates`, that many spread evenly, both ends
+    included."""
     lo = positive_number("lo", lo)
     hi = positive_number("hi", hi)
     if max_candidates < 2:
         raise ValueError(f"max_candidates must be at least 2, got {max_candidates}")
     try:
-        cents = None if endings is None else ending_cents(endings)
-    except ValueError as error:
-        raise GuardrailError("price_endings", str(error)) from None
-    grid = Grid(max(1, math.ceil(round(lo * 100, 6))), math.floor(round(hi * 100, 6)), cents)
+        pattern = price_pattern(step, endings)
+    except GuardrailError:
+        raise
+    except ValueError as error:  # a bad step or ending: name the one
+        field = "price_step" if str(error).startswith("price_step") else "price_endings"
+        raise GuardrailError(field, str(error)) from None
+    grid = Grid(max(1, math.ceil(round(lo * 100, 6))), math.floor(round(hi * 100, 6)), pattern)
     return grid.cents(grid.spread(max_candidates)) / 100
-
-
-def _endings_text(endings: tuple[int, ...]) -> str:
-    return ", ".join(f".{cents:02d}" for cents in endings)

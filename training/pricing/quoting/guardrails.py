@@ -6,7 +6,12 @@ The allowed set. A price is allowed when it is a whole number of cents and
 * floor <= price <= ceiling (each when given);
 * (price - cost) / price * 100 >= min_margin_pct, i.e. price >= cost / (1 - min_margin_pct/100);
 * |price / current_price - 1| * 100 <= max_change_pct (which therefore needs current_price);
-* its cents are one of `price_endings` (e.g. (0.99, 0.49): x.99 or x.49), when given;
+* it is a whole multiple of `price_step` (e.g. 0.05: 2.45, 2.50, ...), when given;
+* its cents are one of `price_endings` (e.g. (0.99, 0.49): x.99 or x.49), when given. With
+  `endings_fallback` the endings are a preference, not a rule: when no price with an allowed
+  ending fits the other guardrails, the optimiser quotes on the step grid and says so in the
+  decision's notes (a shelf gets an allowed price rather than none); without it that is a
+  `GuardrailError` naming price_endings;
 * under the profit objective, price >= cost: a price below cost loses on every unit sold, so a
   ceiling or max-change window entirely below cost is a `GuardrailError`, and `violations`
   reports such a price as breaking "cost". The revenue objective has no such rule.
@@ -52,6 +57,8 @@ class GuardrailViolation(RuntimeError):
 
 _Amount = Annotated[float, Field(gt=0, allow_inf_nan=False, strict=True)]
 _Ending = Annotated[float, Field(allow_inf_nan=False, strict=True)]
+MAX_STEP = 1_000_000.0  # a step beyond any shelf price; larger ones would overflow the cent grid
+_Step = Annotated[float, Field(gt=0, le=MAX_STEP, allow_inf_nan=False, strict=True)]
 
 
 class Guardrails(BaseModel):
@@ -67,7 +74,9 @@ class Guardrails(BaseModel):
     min_margin_pct: float | None = Field(
         default=None, ge=0, lt=100, allow_inf_nan=False, strict=True
     )
+    price_step: _Step | None = None  # None: every cent
     price_endings: tuple[_Ending, ...] | None = None
+    endings_fallback: bool = False
     objective: Objective = "profit"
 
     def __init__(self, **data: Any) -> None:
@@ -76,6 +85,7 @@ class Guardrails(BaseModel):
         super().__init__(**data)
         if self.floor is not None and self.ceiling is not None and self.ceiling < self.floor:
             raise GuardrailError("ceiling", f"ceiling {self.ceiling} is below floor {self.floor}")
+        _ = self.pattern  # endings that no multiple of the step has: GuardrailError, at once
 
     @field_validator("price_endings")
     @classmethod
@@ -84,10 +94,27 @@ class Guardrails(BaseModel):
             return None
         return tuple(cents / 100 for cents in ending_cents(value))
 
+    @field_validator("price_step")
+    @classmethod
+    def _step_is_cents(cls, value: float | None) -> float | None:
+        return None if value is None else step_cents(value) / 100
+
     @property
     def ending_cents(self) -> tuple[int, ...] | None:
         """The allowed endings as cents (0..99), sorted; None when every cent is allowed."""
         return None if self.price_endings is None else ending_cents(self.price_endings)
+
+    @property
+    def pattern(self) -> Pattern | None:
+        """The allowed cents as a repeating pattern (step and endings together); None when
+        every cent is allowed. GuardrailError naming price_endings when no ending is a multiple
+        of the step."""
+        return price_pattern(self.price_step, self.price_endings)
+
+    @property
+    def step_pattern(self) -> Pattern | None:
+        """The pattern of the step alone: what `endings_fallback` quotes on."""
+        return price_pattern(self.price_step, None)
 
 
 # ---- inputs -----------------------------------------------------------------------------------
@@ -127,6 +154,57 @@ def ending_cents(endings: Iterable[float]) -> tuple[int, ...]:
     if not cents:
         raise ValueError("price_endings is empty: give at least one ending, or None for any cent")
     return tuple(sorted(cents))
+
+
+def step_cents(step: float) -> int:
+    """A price step such as 0.05 as whole cents (>= 1); ValueError naming price_step."""
+    cents = round(step * 100)
+    if cents < 1 or abs(step * 100 - cents) > 1e-6:
+        raise ValueError(f"price_step must be a whole number of cents (e.g. 0.05), got {step!r}")
+    return cents
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """Allowed cents repeat every `period` cents: c is allowed when c % period is in
+    `offsets` (sorted). A step of 5 cents is (5, (0,)); endings .49 and .99 are (100, (49, 99)).
+    `step` and `endings` are what it was made from, for messages."""
+
+    period: int
+    offsets: tuple[int, ...]
+    step: int = 1
+    endings: tuple[int, ...] | None = None
+
+    def allows(self, cents: int) -> bool:
+        return cents % self.period in self.offsets
+
+    def __str__(self) -> str:
+        """As a pricing manager reads it: "ending in .49 or .99", "a multiple of 0.05"."""
+        parts = []
+        if self.endings is not None:
+            parts.append("ending in " + " or ".join(f".{c:02d}" for c in self.endings))
+        if self.step > 1:
+            parts.append(f"a multiple of {self.step / 100:.2f}")
+        return " and ".join(parts) or "a whole cent"
+
+
+def price_pattern(step: float | None, endings: Iterable[float] | None) -> Pattern | None:
+    """The allowed cents of a step (None: a cent) and endings (None: any); None when every
+    cent is allowed. GuardrailError naming price_endings when no ending is on the step."""
+    every = 1 if step is None else step_cents(step)
+    ends = None if endings is None else ending_cents(endings)
+    if ends is None:
+        return None if every == 1 else Pattern(every, (0,), every)
+    period = math.lcm(100, every)
+    offsets = tuple(o for o in range(0, period, every) if o % 100 in ends)
+    pattern = Pattern(period, offsets, every, ends)
+    if not offsets:
+        raise GuardrailError(
+            "price_endings",
+            f"price_endings: no price is {pattern}; choose endings on the price_step, or a "
+            "finer step",
+        )
+    return pattern
 
 
 def checked_guardrails(guardrails: Guardrails | None) -> Guardrails:
@@ -213,16 +291,21 @@ def violations(
     """The guardrails `price` breaks (empty when it is allowed): every decision is checked so.
 
     Names are guardrail fields ("floor", "ceiling", "min_margin_pct", "max_change_pct",
-    "price_endings"), plus "cost" for a price below cost under the profit objective.
+    "price_step", "price_endings"), plus "cost" for a price below cost under the profit
+    objective. A price off its endings is reported even with `endings_fallback`: the optimiser
+    checks a fallback quote against the guardrails without the endings.
     """
     price = positive_number("price", price)
     cost = positive_number("cost", cost)
     current = optional_positive_number("current_price", current_price)
     g = checked_guardrails(guardrails)
     broken = [r.name for r in rules(cost, g, current) if not r.ok(price)]
+    cents = round(price * 100)
+    whole = abs(price * 100 - cents) <= 1e-6
+    step = g.step_pattern
+    if step is not None and not (whole and step.allows(cents)):
+        broken.append("price_step")
     endings = g.ending_cents
-    if endings is not None:
-        cents = round(price * 100)
-        if abs(price * 100 - cents) > 1e-6 or cents % 100 not in endings:
-            broken.append("price_endings")
+    if endings is not None and not (whole and cents % 100 in endings):
+        broken.append("price_endings")
     return list(dict.fromkeys(broken))

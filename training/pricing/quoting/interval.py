@@ -3,14 +3,14 @@
 The search range. The guardrails give lower and upper bounds; where a side has none:
 
 * no ceiling and no max-change window: the search stops at `DEFAULT_CEILING_MULTIPLE` (10) times
-  the largest of cost, current price, floor and the min-margin price (and at least a dollar above
-  its lowest price, so every ending fits). A constant-elasticity curve q = A * p**e has its
-  profit optimum at cost * e / (1 + e): 4.33x cost at e = -1.3, 9.3x at e = -1.12, so every such
-  optimum down to e ~ -1.12 lies inside. Less elastic demand wants an ever higher price and gets
-  the top of the range;
+  the largest of cost, current price, floor and the min-margin price (and at least a dollar, or
+  one cycle of the step and endings, above its lowest price, so every ending fits). A
+  constant-elasticity curve q = A * p**e has its profit optimum at cost * e / (1 + e): 4.33x
+  cost at e = -1.3, 9.3x at e = -1.12, so every such optimum down to e ~ -1.12 lies inside.
+  Less elastic demand wants an ever higher price and gets the top of the range;
 * no floor and no min margin under the revenue objective: the search starts at cost, or at the
-  lowest upper bound if the guardrails put every allowed price below cost, or, with price
-  endings, at the highest allowed ending at or below that. Under the profit objective cost is
+  lowest upper bound if the guardrails put every allowed price below cost, or, with a price
+  step or endings, at the highest allowed price at or below that. Under the profit objective cost is
   always the lowest price.
 
 These defaults only close open sides: they never turn guardrails that allow a price into an
@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from .clashes import clash_error
 from .guardrails import (
     Guardrails,
+    Pattern,
     Rule,
     checked_guardrails,
     cost_rule,
@@ -63,13 +64,14 @@ def allowed_interval(cost: float, guardrails: Guardrails, current: float | None)
     lows = [c for _, c in lower]
     cost_cent = _lowest_cent(cost_rule(cost))
     if g.objective == "revenue" and g.floor is None and g.min_margin_pct is None:
-        lows.append(_default_start(min([cost_cent, *(c for _, c in upper)]), g.ending_cents))
+        lows.append(_default_start(min([cost_cent, *(c for _, c in upper)]), g.pattern))
     lo = max(lows)
     top = max(cost, current or 0.0, *(r.value for r, _ in lower))
     if upper:
         hi = min(c for _, c in upper)
     else:
-        hi = max(math.floor(DEFAULT_CEILING_MULTIPLE * top * 100), lo + 99)  # every ending
+        cycle = max(100, g.pattern.period if g.pattern else 1)
+        hi = max(math.floor(DEFAULT_CEILING_MULTIPLE * top * 100), lo + cycle - 1)  # every ending
     reach_from = max(top, *(r.value for r, _ in upper)) if upper else top
     if lo > hi:  # unreachable: the clashes above cover every empty case; a bug if it happens
         raise RuntimeError(f"the search range [{lo / 100}, {hi / 100}] is empty")
@@ -86,9 +88,9 @@ def allowed_interval(cost: float, guardrails: Guardrails, current: float | None)
 def feasible_interval(
     cost: float, guardrails: Guardrails, current_price: float | None
 ) -> tuple[float, float]:
-    """[lo, hi]: the lowest and highest whole-cent price every guardrail allows, before price
-    endings, within the default search range where a side has no guardrail (module docstring).
-    GuardrailError naming the field when the guardrails allow no price."""
+    """[lo, hi]: the lowest and highest whole-cent price every guardrail allows, before the price
+    step and endings, within the default search range where a side has no guardrail (module
+    docstring). GuardrailError naming the field when the guardrails allow no price."""
     cost = positive_number("cost", cost)
     current = optional_positive_number("current_price", current_price)
     box = allowed_interval(cost, checked_guardrails(guardrails), current)
@@ -132,10 +134,11 @@ def _highest_cent(rule: Rule) -> int:
     raise _unplaceable(rule)
 
 
-def _default_start(cents: int, endings: tuple[int, ...] | None) -> int:
-    """The revenue search's default start at or below `cents`: `cents` itself, or with endings
-    the highest allowed price at or below it, so that the default never empties the range."""
-    if endings is None:
+def _default_start(cents: int, pattern: Pattern | None) -> int:
+    """The revenue search's default start at or below `cents`: `cents` itself, or with a step or
+    endings the highest allowed price at or below it, so that the default never empties the
+    range."""
+    if pattern is None:
         return cents
-    below = max((cents // 100) * 100 + e - (100 if e > cents % 100 else 0) for e in endings)
+    below = max(cents - (cents - o) % pattern.period for o in pattern.offsets)
     return below if below >= 1 else cents

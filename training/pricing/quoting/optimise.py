@@ -1,6 +1,11 @@
 """The entry point: `optimise_price` puts the pieces together (checked inputs, the allowed
-interval and its cent grid, the search, a last check against every guardrail, the elasticity and
-the binding guardrails) into one `PriceDecision`."""
+interval and its price grid, the search, a last check against every guardrail, the elasticity and
+the binding guardrails) into one `PriceDecision`.
+
+Price endings with `endings_fallback` are a preference: when no price with an allowed ending
+fits the other guardrails, the price is searched on the step grid instead, checked against every
+guardrail but the endings, and the decision's `notes` say so. Every other guardrail stays a rule.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +16,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .binding import binding_guardrails
-from .grid import MAX_CANDIDATES, allowed_grid
+from .grid import MAX_CANDIDATES, Grid, allowed_grid
 from .guardrails import (
+    GuardrailError,
     Guardrails,
     GuardrailViolation,
     checked_guardrails,
@@ -20,7 +26,7 @@ from .guardrails import (
     positive_number,
     violations,
 )
-from .interval import allowed_interval
+from .interval import Interval, allowed_interval
 from .search import Demand, expected_units, optimum
 
 MIN_CANDIDATES = 100  # fewer per pass and the coarse-to-fine zoom would not shrink
@@ -38,10 +44,12 @@ class PriceDecision:
     current_price: float | None
     cost: float
     objective: str
+    notes: tuple[str, ...] = ()  # what a reader of the quote must know (an ending dropped)
 
     def to_dict(self) -> dict:
         out = asdict(self)
         out["binding"] = list(self.binding)
+        out["notes"] = list(self.notes)
         return out
 
 
@@ -67,7 +75,7 @@ def optimise_price(
     if max_candidates < MIN_CANDIDATES:
         raise ValueError(f"max_candidates must be at least {MIN_CANDIDATES}, got {max_candidates}")
     box = allowed_interval(cost, g, current)
-    grid = allowed_grid(box, g.ending_cents)
+    g, grid, notes = _grid(box, g)
     chosen = optimum(demand, cost, g.objective, grid, max_candidates)
     price = chosen[0] / 100
     broken = violations(price, cost, g, current)
@@ -86,7 +94,28 @@ def optimise_price(
         current_price=current,
         cost=cost,
         objective=g.objective,
+        notes=notes,
     )
+
+
+def _grid(box: Interval, g: Guardrails) -> tuple[Guardrails, Grid, tuple[str, ...]]:
+    """The grid to search (and the guardrails its price is checked against): the step and
+    endings; with `endings_fallback`, the step alone where no ending fits, and a note."""
+    field = "price_step" if g.price_endings is None else "price_endings"
+    try:
+        return g, allowed_grid(box, g.pattern, field), ()
+    except GuardrailError as error:
+        if error.field != "price_endings" or not g.endings_fallback:
+            raise
+    plain = g.model_copy(update={"price_endings": None, "endings_fallback": False})
+    grid = allowed_grid(box, plain.pattern, field="price_step")
+    step = plain.price_step or 0.01
+    shown = " or ".join(f".{c:02d}" for c in g.ending_cents or ())
+    note = (
+        f"no allowed price between {box.lo / 100:.2f} and {box.hi / 100:.2f} ends in {shown}: "
+        f"quoted on the {step:.2f} step instead"
+    )
+    return plain, grid, (note,)
 
 
 def _elasticity(
