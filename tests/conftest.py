@@ -169,11 +169,20 @@ def prepared_copy(prepared_settings: Settings, tmp_path: Path) -> Settings:
 @pytest.fixture(scope="session")
 def quick_training() -> dict[str, dict]:
     """The training configuration of the stacks the loop tests start (AISLE_TRAINING_CONFIG):
-    one l2 and one fold instead of tuning a grid, two ensemble members, 100 L-BFGS steps; a
-    pricing model in seconds. What these tests prove is the loop (the scheduler's runs, the
-    gate, the promotion), the same code at any size; the full configuration's quality is
+    one l2, one fold and one structure (the one the valid weeks choose on the whole of
+    Dominick's) instead of tuning a grid, two ensemble members, 100 L-BFGS steps; a pricing
+    model in seconds. What these tests prove is the loop (the scheduler's runs, the gate, the
+    promotion), the same code at any size; the full configuration's quality is
     benchmarks/pricing.py's and tests/integration/test_pricing_simulator.py's."""
-    return {"pricing": {"l2_grid": [30.0], "valid_folds": 1, "members": 2, "max_iter": 100}}
+    return {
+        "pricing": {
+            "l2_grid": [30.0],
+            "structures": ["pooled"],
+            "valid_folds": 1,
+            "members": 2,
+            "max_iter": 100,
+        }
+    }
 
 
 def _port_open(port: int) -> bool:
