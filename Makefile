@@ -21,16 +21,19 @@ export AIRFLOW_HOME   ?= $(abspath $(DATA_DIR))/airflow
 export AIRFLOW_CONFIG ?= $(abspath airflow.cfg)
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: venv data demo stack stack-down browser test test-fast lint lock bench clean
+.PHONY: venv java data demo stack stack-down browser test test-fast lint lock bench clean
 
-venv: $(VENV)/.installed
+venv: $(VENV)/.installed java
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
 	$(BIN)/uv pip sync --python $(BIN)/python $(FIND_LINKS) requirements.lock
 	# recbole carries MovieLens-100k; its own dependencies are not needed (DESIGN.md section 3).
-	$(BIN)/uv pip install --python $(BIN)/python --no-deps "recbole==1.2.1" -e .
+	# Airflow's Spark provider (SparkSubmitOperator, the production profile's AISLE_ENGINE=spark)
+	# requires pyspark-client, which installs over pyspark's own files; spark-submit is pyspark's.
+	$(BIN)/uv pip install --python $(BIN)/python --no-deps "recbole==1.2.1" \
+		"apache-airflow-providers-apache-spark==6.3.4" -e .
 	touch $@
 
 data: venv
@@ -46,6 +49,12 @@ stack: venv
 
 stack-down: venv
 	$(BIN)/aisle stack down
+
+# AISLE_ENGINE=spark runs Apache Spark, which needs a Java runtime (17+); Debian's OpenJDK is
+# installed here when none is on the PATH (needs root).
+java:
+	@command -v java >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }
 
 # The UI test drives Debian's chromium (headless); installed here when missing (needs root).
 browser:
@@ -79,6 +88,7 @@ bench: data
 	$(BIN)/python benchmarks/etl.py
 	$(BIN)/python benchmarks/online_features.py
 	$(BIN)/python benchmarks/training_set.py
+	$(BIN)/python benchmarks/engines.py
 	$(BIN)/python benchmarks/recommender.py
 	$(BIN)/python benchmarks/buy_again.py
 	$(BIN)/python benchmarks/pricing.py

@@ -67,6 +67,7 @@ class LoopResult:
     runs: list[dict[str, Any]] = field(default_factory=list)  # every DAG run of the loop
     traffic: dict[str, dict[str, int]] = field(default_factory=dict)  # path -> status -> count
     answered: set[str] = field(default_factory=set)  # request ids the shop got answers for
+    samples: dict[str, tuple[dict, dict]] = field(default_factory=dict)  # path -> last 200
 
 
 def plan(settings: Settings, live_intervals: int | dict[str, int] = 2) -> list[FlowPlan]:
@@ -135,6 +136,7 @@ def run_live(
         traffic = shop.stop()
     result.traffic = traffic
     result.answered = set(shop.answered)
+    result.samples = dict(shop.samples)
     return result
 
 
@@ -239,6 +241,8 @@ def summary(settings: Settings, result: LoopResult) -> dict[str, Any]:
         "champions": {m: champion(settings, m) for m in MODELS},
         "traffic": result.traffic,
         "answer_log": answer_log_coverage(settings, result.answered),
+        "samples": {p: {"request": q, "answer": a} for p, (q, a) in result.samples.items()},
+        "currency": settings.quoting.currency,
         "drift": drift_events(settings, result.plans),
         "promotions": [
             {k: e.get(k) for k in ("at", "model", "version", "previous_version", "step", "reason")}

@@ -71,6 +71,8 @@ class ShopTraffic:
         self.pause = 1.0 / per_second
         self.statuses: Counter[tuple[str, int]] = Counter()  # (path, status): 0 = no answer
         self.answered: set[str] = set()  # request ids of the answers (200)
+        # path -> (request, answer) of the latest 200: the demo shows one of each
+        self.samples: dict[str, tuple[dict, dict]] = {}
         self.view_share = 0.5
         self._rng = random.Random(11)
         self._stop = threading.Event()
@@ -105,6 +107,7 @@ class ShopTraffic:
                 if answer is not None and answer.status_code == 200:
                     request_id = answer.headers.get("X-Request-Id", "")
                     self.answered.add(request_id)
+                    self.samples[path] = (body, answer.json())
                     if path == "/recommend" and self._rng.random() < self.view_share:
                         self._view_first(client, body["user_id"], answer.json(), request_id)
                 time.sleep(self.pause)

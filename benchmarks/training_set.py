@@ -78,11 +78,16 @@ def prepare(name: str) -> None:
 
 def labels(name: str) -> Any:
     """Every curated event (or sales week) of the input, as an entity frame."""
+    flow, source, *_ = INPUTS[name]
+    return entity_frame(settings_for(name), flow, source)
+
+
+def entity_frame(settings: Any, flow: str, source: str) -> Any:
+    """The curated events (or sales weeks) of a data folder as a training set's entity frame
+    (also benchmarks/engines.py's labels)."""
     import pandas as pd
     import pyarrow.dataset as ds
 
-    flow, source, *_ = INPUTS[name]
-    settings = settings_for(name)
     files = sorted((settings.curated_dir / source / flow).glob("date=*/part-0.parquet"))
     if flow == "interactions":
         table = ds.dataset(files).to_table(columns=["user_id", "item_id", "timestamp"])

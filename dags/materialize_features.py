@@ -13,7 +13,9 @@ For every interval it received:
 2. **build**: the daily feature tables of those days (`data/features/<dataset>/<view>/`):
    user activity and item popularity for `interactions`; item price, demand history and store
    attributes for `sales`. Each table is a summary known at its `event_timestamp`, which is what
-   keeps training sets point-in-time correct.
+   keeps training sets point-in-time correct. With `AISLE_SPARK__SUBMIT=true` (production on a
+   cluster) this task submits `features/engines/submit.py` to Spark (connection
+   `spark_default`) instead of building in the task's process.
 3. **apply**: `feast apply`, only when the definitions changed (a new store attribute column, a
    new view); the fingerprint lives in the registry.
 4. **materialize**: `materialize(start, end)` of the flow's views into the online store
@@ -36,6 +38,7 @@ import pendulum
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
 
 from aisle.assets import curated_asset, features_asset
+from aisle.features_tasks import build_task
 from core.settings import get_settings
 
 # (This file is not called features.py: Airflow puts the dags folder on sys.path, and a module
@@ -74,12 +77,6 @@ def features_dag() -> None:
         return todo
 
     @task
-    def build(todo: list[dict]) -> list[dict]:
-        from features.pipeline import build_step
-
-        return [build_step(i["flow"], i["start"], i["end"]) for i in todo]
-
-    @task
     def apply() -> dict:
         from features.pipeline import apply_step
 
@@ -95,7 +92,7 @@ def features_dag() -> None:
         return done
 
     todo = intervals()
-    build(todo) >> apply() >> materialize(todo)
+    build_task(todo) >> apply() >> materialize(todo)
 
 
 features_dag()

@@ -2,7 +2,7 @@
 
     curated/<dataset>/interactions/date=<day>/part-0.parquet     events (D-29..D)
     curated/<dataset>/items/date=<day>/part-0.parquet            item snapshots (latest <= D + 1)
-        -> DuckDB SQL, one query per view and day
+        -> SQL, one query per view and day, on DuckDB or Spark (AISLE_ENGINE, features.engines)
         -> features/<dataset>/<view>/date=<D>/part-0.parquet      one atomic file per view and day
 
 Two views summarise the 30 UTC days D-29..D:
@@ -41,13 +41,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 
 from core.files import write_parquet_atomic
 from core.settings import Settings
 
+from .engines import Engine, open_engine
 from .etl import CURATED_FILE
 from .history_tables import history_inputs, user_history
 from .storage import Interval, list_partitions, partition_dir
@@ -112,7 +112,7 @@ SCHEMAS: dict[str, pa.Schema] = {
 _EVENTS_SQL = """
 events AS (
     SELECT user_id, item_id, event_type, price, epoch_us("timestamp") AS ts
-    FROM read_parquet($event_files)
+    FROM event_files
     WHERE epoch_us("timestamp") >= $start_30d AND epoch_us("timestamp") < $day_end
 )"""
 
@@ -121,7 +121,7 @@ events AS (
 CATEGORIES_SQL = """
 categories AS (
     SELECT item_id, min(nullif(trim(split_part(category, '|', 1)), '')) AS category
-    FROM read_parquet($item_file)
+    FROM item_file
     GROUP BY item_id
 )"""
 NO_CATEGORIES_SQL = """
@@ -146,7 +146,9 @@ last_touch AS (
 ),
 recent AS (
     -- distinct items, most recent first; item_id breaks ties so reruns agree
-    SELECT user_id, list(item_id ORDER BY last_ts DESC, item_id)[1:{last_items}] AS last_item_ids
+    SELECT user_id,
+           array_slice(list(item_id ORDER BY last_ts DESC, item_id), 1, {last_items})
+               AS last_item_ids
     FROM last_touch
     GROUP BY user_id
 ),
@@ -210,27 +212,51 @@ def build_feature_tables(
             "(`aisle etl interactions --start ... --end ...` or the ingest_interactions DAG)"
         )
     written: dict[str, list[Path]] = {view: [] for view in SCHEMAS}
-    builders: dict[str, Callable[[duckdb.DuckDBPyConnection, _DayInputs], pa.Table]] = {
+    builders: dict[str, Callable[[Engine, _DayInputs], pa.Table]] = {
         "user_activity": _user_activity,
         "item_popularity": _item_popularity,
     }
-    with duckdb.connect() as con:
+    with open_engine(settings) as engine:
         for day in interval.days():
             started = time.perf_counter()
             inputs = _day_inputs(settings, dataset, day)
             for view, build in builders.items():
-                table = build(con, inputs) if inputs.event_files else SCHEMAS[view].empty_table()
+                table = build(engine, inputs) if inputs.event_files else SCHEMAS[view].empty_table()
                 final = feature_dir(settings, dataset, view) / f"date={day.isoformat()}"
                 written[view].append(write_parquet_atomic(table, final / FEATURE_FILE))
-            written["user_history"].append(_user_history(con, settings, dataset, day))
+            written["user_history"].append(_user_history(engine, settings, dataset, day))
             log.info(
-                "features %s %s: %d event partitions read in %.2fs",
+                "features %s %s on %s: %d event partitions read in %.2fs",
                 dataset,
                 day,
+                engine.name,
                 len(inputs.event_files),
                 time.perf_counter() - started,
             )
     return written
+
+
+def user_activity_sql(categorised: bool) -> str:
+    """The user_activity query, with the item snapshot's categories or without a snapshot."""
+    return _USER_ACTIVITY_SQL.format(
+        events=_EVENTS_SQL,
+        categories=CATEGORIES_SQL if categorised else NO_CATEGORIES_SQL,
+        us_per_day=US_PER_DAY,
+        last_items=LAST_ITEMS,
+    )
+
+
+def item_popularity_sql() -> str:
+    return _ITEM_POPULARITY_SQL.format(events=_EVENTS_SQL)
+
+
+def queries() -> dict[str, str]:
+    """Every query this module runs, by name (the engines' tests transpile each)."""
+    return {
+        "user_activity": user_activity_sql(categorised=True),
+        "user_activity_uncategorised": user_activity_sql(categorised=False),
+        "item_popularity": item_popularity_sql(),
+    }
 
 
 @dataclass(frozen=True)
@@ -245,10 +271,10 @@ class _DayInputs:
     def day_end(self) -> int:
         return epoch_us(self.day + timedelta(days=1))
 
-    def bounds(self, sql: str) -> dict[str, int]:
-        """The bounds `sql` refers to (DuckDB rejects a parameter the query does not use)."""
+    def bounds(self) -> dict[str, int]:
+        """The day's end and the starts of its windows (a query binds those it uses)."""
         starts = {f"start_{n}d": epoch_us(self.day - timedelta(days=n - 1)) for n in _WINDOWS}
-        return {k: v for k, v in {"day_end": self.day_end, **starts}.items() if f"${k}" in sql}
+        return {"day_end": self.day_end, **starts}
 
 
 def _day_inputs(settings: Settings, dataset: str, day: date) -> _DayInputs:
@@ -282,44 +308,28 @@ def latest_snapshot(settings: Settings, dataset: str, table: str, as_of: date) -
     return candidates[-1] if candidates else None
 
 
-def _user_activity(con: duckdb.DuckDBPyConnection, inputs: _DayInputs) -> pa.Table:
-    sql = _USER_ACTIVITY_SQL.format(
-        events=_EVENTS_SQL,
-        categories=NO_CATEGORIES_SQL if inputs.item_file is None else CATEGORIES_SQL,
-        us_per_day=US_PER_DAY,
-        last_items=LAST_ITEMS,
-    )
-    params: dict[str, object] = {
-        "event_files": as_strings(inputs.event_files),
-        **inputs.bounds(sql),
-    }
+def _user_activity(engine: Engine, inputs: _DayInputs) -> pa.Table:
+    engine.register("event_files", inputs.event_files)
     if inputs.item_file is not None:
-        params["item_file"] = str(inputs.item_file)
-    return with_timestamp(
-        con.sql(sql, params=params).to_arrow_table(), inputs.day_end, USER_ACTIVITY_SCHEMA
-    )
+        engine.register("item_file", [inputs.item_file])
+    sql = user_activity_sql(categorised=inputs.item_file is not None)
+    result = engine.query(sql, inputs.bounds())
+    return with_timestamp(result, inputs.day_end, USER_ACTIVITY_SCHEMA)
 
 
-def _item_popularity(con: duckdb.DuckDBPyConnection, inputs: _DayInputs) -> pa.Table:
-    sql = _ITEM_POPULARITY_SQL.format(events=_EVENTS_SQL)
-    params: dict[str, object] = {
-        "event_files": as_strings(inputs.event_files),
-        **inputs.bounds(sql),
-    }
-    return with_timestamp(
-        con.sql(sql, params=params).to_arrow_table(), inputs.day_end, ITEM_POPULARITY_SCHEMA
-    )
+def _item_popularity(engine: Engine, inputs: _DayInputs) -> pa.Table:
+    engine.register("event_files", inputs.event_files)
+    result = engine.query(item_popularity_sql(), inputs.bounds())
+    return with_timestamp(result, inputs.day_end, ITEM_POPULARITY_SCHEMA)
 
 
-def _user_history(
-    con: duckdb.DuckDBPyConnection, settings: Settings, dataset: str, day: date
-) -> Path:
+def _user_history(engine: Engine, settings: Settings, dataset: str, day: date) -> Path:
     """Write day D's history, extended from D-1's partition where that is up to date."""
     folder = feature_dir(settings, dataset, "user_history")
     previous = folder / f"date={(day - timedelta(days=1)).isoformat()}" / FEATURE_FILE
     inputs = history_inputs(settings, dataset, day, previous)
     day_end = epoch_us(day + timedelta(days=1))
-    table = user_history(con, inputs, epoch_us(day), day_end)
+    table = user_history(engine, inputs, epoch_us(day), day_end)
     if inputs.previous is None:
         log.info(
             "user_history %s %s: from %d curated partitions", dataset, day, len(inputs.event_files)
@@ -331,8 +341,10 @@ def _user_history(
 def with_timestamp(result: pa.Table, epoch_us: int, schema: pa.Schema) -> pa.Table:
     """The query's columns, plus event_timestamp = `epoch_us`, cast to the view's fixed schema.
 
+    The one place an engine's result is normalised: each engine's Arrow types (Spark's int32 or
+    its list fields named `element`, DuckDB's) become the view's, so both write the same file.
     One chunk, built column by column: pyarrow writes row groups along chunk boundaries, so
-    however DuckDB batched its result, the same rows give the same bytes.
+    however the engine batched its result, the same rows give the same bytes.
     """
     rows = result.num_rows
     stamp = pa.array(np.full(rows, epoch_us, dtype=np.int64)).cast(TIMESTAMP)
@@ -340,10 +352,6 @@ def with_timestamp(result: pa.Table, epoch_us: int, schema: pa.Schema) -> pa.Tab
         stamp if f.name == "event_timestamp" else result.column(f.name).cast(f.type) for f in schema
     ]
     return pa.Table.from_arrays(columns, schema=schema).combine_chunks()
-
-
-def as_strings(paths: list[Path]) -> list[str]:
-    return [str(p) for p in paths]
 
 
 def epoch_us(day: date) -> int:
@@ -364,6 +372,9 @@ __all__ = [
     "build_feature_tables",
     "epoch_us",
     "feature_dir",
+    "item_popularity_sql",
     "latest_snapshot",
+    "queries",
+    "user_activity_sql",
     "with_timestamp",
 ]

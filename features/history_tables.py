@@ -2,7 +2,7 @@
 
     features/<dataset>/user_history/date=<D-1>/part-0.parquet      the history up to the end of D-1
     curated/<dataset>/interactions/date=<D>/part-0.parquet         day D's events
-        -> DuckDB SQL: D's touches first, then the earlier items not touched again on D
+        -> SQL (DuckDB or Spark): D's touches first, then the earlier items not touched again on D
         -> features/<dataset>/user_history/date=<D>/part-0.parquet  one row per user seen so far
 
 A row holds the distinct items the user touched before D + 1 day, most recently touched first
@@ -24,22 +24,23 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 
 from core.settings import Settings
 
+from .engines import Engine
 from .etl import CURATED_FILE
 from .storage import list_partitions, partition_dir
 
 HISTORY_ITEMS = 1000  # the most recently touched distinct items a row serves as a feature
 
-# One list per user, most recent first; each query below ends with this split of it.
+# One list per user, most recent first; each query below ends with this split of it. (The tail's
+# length, array_length(items), is at least what is left after the cap; past the end is [].)
 _SPLIT_SQL = """
 SELECT user_id,
-       items[1:{cap}] AS history_item_ids,
-       len(items) AS history_length,
-       items[{cap} + 1:] AS history_older_item_ids
+       array_slice(items, 1, {cap}) AS history_item_ids,
+       array_length(items) AS history_length,
+       array_slice(items, {cap} + 1, array_length(items)) AS history_older_item_ids
 FROM histories
 ORDER BY user_id
 """
@@ -49,7 +50,7 @@ ORDER BY user_id
 _TOUCHES_SQL = """
 touches AS (
     SELECT user_id, item_id, max(epoch_us("timestamp")) AS last_ts
-    FROM read_parquet($event_files)
+    FROM event_files
     WHERE {since} epoch_us("timestamp") < $day_end
     GROUP BY user_id, item_id
 )"""
@@ -77,7 +78,7 @@ today AS (
 ),
 before AS (
     SELECT user_id, list_concat(history_item_ids, history_older_item_ids) AS items
-    FROM read_parquet($previous)
+    FROM previous
 ),
 histories AS (
     SELECT user_id,
@@ -118,22 +119,44 @@ def history_inputs(settings: Settings, dataset: str, day: date, previous: Path) 
     return HistoryInputs(None, curated)
 
 
-def user_history(
-    con: duckdb.DuckDBPyConnection, inputs: HistoryInputs, day_start: int, day_end: int
-) -> pa.Table:
+def user_history(engine: Engine, inputs: HistoryInputs, day_start: int, day_end: int) -> pa.Table:
     """Day D's rows (user_id, history_item_ids, history_length, history_older_item_ids), by
     user_id; `day_start` and `day_end` bound D in epoch microseconds."""
     extending = inputs.previous is not None
-    params: dict[str, object] = {"previous": str(inputs.previous)} if extending else {}
+    if inputs.previous is not None:
+        engine.register("previous", [inputs.previous])
     if inputs.event_files:
+        engine.register("event_files", inputs.event_files)
+    sql = user_history_sql(extending, touched=bool(inputs.event_files))
+    return engine.query(sql, {"day_start": day_start, "day_end": day_end})
+
+
+def user_history_sql(extending: bool, touched: bool) -> str:
+    """The query extending D-1's history with D's touches, or computing it from every curated
+    partition (`extending` False); `touched` False: no event partition to read."""
+    if touched:
         touches = _TOUCHES_SQL.format(since=_SINCE_DAY_START if extending else "")
-        params |= {"event_files": [str(p) for p in inputs.event_files], "day_end": day_end}
-        params |= {"day_start": day_start} if extending else {}
     else:
         touches = _NO_TOUCHES_SQL
     query = _EXTEND_SQL if extending else _FROM_SCRATCH_SQL
-    sql = query.format(touches=touches) + _SPLIT_SQL.format(cap=HISTORY_ITEMS)
-    return con.sql(sql, params=params).to_arrow_table()
+    return query.format(touches=touches) + _SPLIT_SQL.format(cap=HISTORY_ITEMS)
 
 
-__all__ = ["HISTORY_ITEMS", "HistoryInputs", "history_inputs", "user_history"]
+def queries() -> dict[str, str]:
+    """Every query this module runs, by name (the engines' tests transpile each)."""
+    return {
+        f"user_history_{'extend' if extending else 'scratch'}"
+        f"{'' if touched else '_untouched'}": user_history_sql(extending, touched)
+        for extending in (False, True)
+        for touched in (True, False)
+    }
+
+
+__all__ = [
+    "HISTORY_ITEMS",
+    "HistoryInputs",
+    "history_inputs",
+    "queries",
+    "user_history",
+    "user_history_sql",
+]

@@ -3,7 +3,7 @@
     curated/<dataset>/sales/date=<week>/part-0.parquet      one partition per sales week
     curated/<dataset>/items/date=<day>/part-0.parquet       item snapshots (categories)
     curated/<dataset>/stores/date=<day>/part-0.parquet      store snapshots (attributes)
-        -> DuckDB SQL, one query per view and week
+        -> SQL, one query per view and week, on DuckDB or Spark (AISLE_ENGINE, features.engines)
         -> features/<dataset>/<view>/date=<week>/part-0.parquet
 
 Views, keyed by item and store:
@@ -40,20 +40,19 @@ import shutil
 from datetime import date, timedelta
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from core.files import write_parquet_atomic
 from core.settings import Settings
 
+from .engines import Engine, open_engine
 from .etl import CURATED_FILE
 from .feature_tables import (
     CATEGORIES_SQL,
     FEATURE_FILE,
     NO_CATEGORIES_SQL,
     TIMESTAMP,
-    as_strings,
     epoch_us,
     feature_dir,
     latest_snapshot,
@@ -111,7 +110,7 @@ WITH {categories},
 week AS (
     SELECT s.item_id, s.store_id, s.price, s.cost, s.promo::BIGINT AS promo, s.feature,
            coalesce(c.category, '') AS grp
-    FROM read_parquet($week_file) AS s LEFT JOIN categories AS c ON s.item_id = c.item_id
+    FROM week_file AS s LEFT JOIN categories AS c ON s.item_id = c.item_id
 ),
 shelf AS (
     SELECT store_id, grp, count(*) AS n,
@@ -139,7 +138,7 @@ ORDER BY w.item_id, w.store_id
 _DEMAND_HISTORY_SQL = """
 WITH sales AS (
     SELECT item_id, store_id, week_start, units, price, promo, ln(1 + units) AS log_units
-    FROM read_parquet($history_files)
+    FROM history_files
 )
 SELECT item_id, store_id,
        max(units) FILTER (WHERE week_start = $week) AS units_lag1,
@@ -168,7 +167,7 @@ def build_pricing_tables(
             "(`aisle replay sales` or the ingest_sales DAG)"
         )
     written: dict[str, list[Path]] = {view: [] for view in (*PRICING_SCHEMAS, STORE_ATTRIBUTES)}
-    with duckdb.connect() as con:
+    with open_engine(settings) as engine:
         for day in interval.days():
             week_file = partition_dir(settings.curated_dir, dataset, "sales", day) / CURATED_FILE
             for view in PRICING_SCHEMAS:
@@ -177,9 +176,9 @@ def build_pricing_tables(
                     shutil.rmtree(folder, ignore_errors=True)  # ... and so loses stale features
                     continue
                 table = (
-                    _item_price(con, settings, dataset, day, week_file)
+                    _item_price(engine, settings, dataset, day, week_file)
                     if view == "item_price"
-                    else _demand_history(con, settings, dataset, day)
+                    else _demand_history(engine, settings, dataset, day)
                 )
                 written[view].append(write_parquet_atomic(table, folder / FEATURE_FILE))
         snapshot_days = [*interval.days(), interval.end.date()]
@@ -202,24 +201,34 @@ def _has_rows(path: Path) -> bool:
     return path.exists() and pq.read_metadata(path).num_rows > 0
 
 
+def item_price_sql(categorised: bool) -> str:
+    """The item_price query, with the item snapshot's categories or without a snapshot."""
+    return _ITEM_PRICE_SQL.format(
+        categories=CATEGORIES_SQL if categorised else NO_CATEGORIES_SQL, max_listed=MAX_LISTED
+    )
+
+
+def queries() -> dict[str, str]:
+    """Every query this module runs, by name (the engines' tests transpile each)."""
+    return {
+        "item_price": item_price_sql(categorised=True),
+        "item_price_uncategorised": item_price_sql(categorised=False),
+        "demand_history": _DEMAND_HISTORY_SQL,
+    }
+
+
 def _item_price(
-    con: duckdb.DuckDBPyConnection, settings: Settings, dataset: str, week: date, week_file: Path
+    engine: Engine, settings: Settings, dataset: str, week: date, week_file: Path
 ) -> pa.Table:
     item_file = latest_snapshot(settings, dataset, "items", week)  # known when the week starts
-    sql = _ITEM_PRICE_SQL.format(
-        categories=NO_CATEGORIES_SQL if item_file is None else CATEGORIES_SQL,
-        max_listed=MAX_LISTED,
-    )
-    params: dict[str, object] = {"week_file": str(week_file)}
+    engine.register("week_file", [week_file])
     if item_file is not None:
-        params["item_file"] = str(item_file)
-    result = con.sql(sql, params=params).to_arrow_table()
+        engine.register("item_file", [item_file])
+    result = engine.query(item_price_sql(categorised=item_file is not None))
     return with_timestamp(result, epoch_us(week), ITEM_PRICE_SCHEMA)
 
 
-def _demand_history(
-    con: duckdb.DuckDBPyConnection, settings: Settings, dataset: str, week: date
-) -> pa.Table:
+def _demand_history(engine: Engine, settings: Settings, dataset: str, week: date) -> pa.Table:
     days = [week - timedelta(days=back) for back in range(7 * HISTORY_WEEKS - 1, -1, -1)]
     files = [
         path
@@ -228,8 +237,8 @@ def _demand_history(
             path := partition_dir(settings.curated_dir, dataset, "sales", d) / CURATED_FILE
         ).exists()
     ]
-    params = {"history_files": as_strings(files), "week": week}
-    result = con.sql(_DEMAND_HISTORY_SQL, params=params).to_arrow_table()
+    engine.register("history_files", files)
+    result = engine.query(_DEMAND_HISTORY_SQL, {"week": week})
     return with_timestamp(result, epoch_us(week + timedelta(days=7)), DEMAND_HISTORY_SCHEMA)
 
 
@@ -270,6 +279,8 @@ __all__ = [
     "PRICING_SCHEMAS",
     "STORE_ATTRIBUTES",
     "build_pricing_tables",
+    "item_price_sql",
     "latest_store_attributes_schema",
+    "queries",
     "store_attributes_table",
 ]

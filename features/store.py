@@ -7,6 +7,8 @@
   writes the process environment.
 * `apply(settings)`: registers the definitions when they changed (`feast apply`).
 * `training_set(...)`: a point-in-time-correct frame for an entity frame with event times.
+* With `AISLE_ENGINE=spark` either profile joins with Feast's Spark offline store and
+  materialises with its Spark compute engine (`_engine_stores`), over the same feature tables.
 * `materialize(...)`: loads one data interval of features into the online store (stateless).
 * online lookup for serving lives in `features.online`.
 """
@@ -30,6 +32,7 @@ from .storage import Interval
 
 if TYPE_CHECKING:
     from feast import FeatureStore
+    from feast.infra.offline_stores.offline_store import RetrievalJob
     from feast.repo_config import RepoConfig
 
 log = logging.getLogger(__name__)
@@ -71,11 +74,59 @@ def repo_config(settings: Settings) -> RepoConfig:
     path = REPO_DIR / PROFILE_FILES[settings.profile]
     text = string.Template(path.read_text()).substitute(settings.to_env())
     try:
-        config = RepoConfig(**yaml.safe_load(text))
+        config = RepoConfig(**{**yaml.safe_load(text), **_engine_stores(settings)})
     except ValidationError as invalid:
         raise FeastConfigError(invalid, str(path)) from None
     config.repo_path = REPO_DIR
     return config
+
+
+def _engine_stores(settings: Settings) -> dict[str, Any]:
+    """On Spark (AISLE_ENGINE=spark), Feast's Spark offline store joins the training sets and its
+    Spark compute engine materialises, with the same session configuration as the feature
+    tables (`features.engines.spark.spark_conf`: the master, the driver's memory, the Python the
+    workers run). These replace the profile file's offline store, which stays the DuckDB one."""
+    if settings.engine != "spark":
+        return {}
+    from .engines.spark import spark_conf
+
+    conf = spark_conf(settings)
+    return {
+        "offline_store": {"type": "spark", "spark_conf": conf},
+        "batch_engine": {"type": "spark.engine", "spark_conf": conf},
+    }
+
+
+def _start_engine(settings: Settings) -> None:
+    """Start the settings' Spark session before Feast needs one: Feast reuses the active session,
+    so it is built in the one place Aisle builds them (`features.engines.spark`)."""
+    if settings.engine == "spark":
+        from .engines.spark import spark_session
+
+        _separate_spark_row_ids()
+        spark_session(settings)
+
+
+_UNSEPARATED_KEY = "CAST({{entity}} AS STRING),"
+_SEPARATED_KEY = "CAST({{entity}} AS STRING), chr(31),"
+
+
+def _separate_spark_row_ids() -> None:
+    """Feast 0.67's Spark offline store names an entity row CONCAT(key, key, ..., time) with
+    nothing between the keys, so item '1' in store '112' and item '11' in store '12' are one
+    row to it, and each gets the other's features as well: four orange-juice weeks came back
+    with 104 rows too many (tests/integration/test_spark_store.py). Its template gets a
+    separator between them, the ASCII unit separator, a control character no id in Aisle
+    holds; a Feast whose template changed fails here rather than joining wrongly."""
+    from feast.infra.offline_stores.contrib.spark_offline_store import spark as feast_spark
+
+    template = feast_spark.MULTIPLE_FEATURE_VIEW_POINT_IN_TIME_JOIN
+    if _SEPARATED_KEY in template:
+        return
+    if _UNSEPARATED_KEY not in template:
+        raise RuntimeError("Feast's Spark point-in-time join changed: re-check its row ids")
+    separated = template.replace(_UNSEPARATED_KEY, _SEPARATED_KEY)
+    feast_spark.MULTIPLE_FEATURE_VIEW_POINT_IN_TIME_JOIN = separated
 
 
 def feature_store(settings: Settings) -> FeatureStore:
@@ -185,40 +236,74 @@ def training_set(
     An id that appears in none of the service's feature tables is almost always a mistake (a
     wrong data set, a typo) and is an error; `unknown="allow"` lets such ids through with nulls.
     """
+    joined = training_job(settings, entity_df, service, unknown).to_df()
+    # Spark hands the times back as UTC wall times in nanoseconds without a zone, DuckDB as UTC
+    # microseconds (both engines' precision): the same frame from either.
+    times = pd.to_datetime(joined["event_timestamp"], utc=True)
+    joined["event_timestamp"] = times.dt.as_unit("us")
+    return joined
+
+
+def training_job(
+    settings: Settings,
+    entity_df: pd.DataFrame,
+    service: str = "recommender_v1",
+    unknown: Literal["error", "allow"] = "error",
+) -> RetrievalJob:
+    """The checked, not yet run join of `training_set`: on Spark, `.to_spark_df()` leaves its
+    rows in Spark (`training.training_sets.write_joined_training_set` writes them from there)."""
     store = feature_store(settings)
     keys = _service_keys(store, service)
     _check_entity_frame(entity_df, keys)
+    _start_engine(settings)
     if unknown == "error":
-        _check_known_ids(store, service, entity_df)
+        _check_known_ids(settings, store, service, entity_df)
     frame = entity_df.copy()
     frame["event_timestamp"] = pd.to_datetime(frame["event_timestamp"], utc=True)
-    job = store.get_historical_features(
+    return store.get_historical_features(
         entity_df=frame, features=store.get_feature_service(service)
     )
-    return job.to_df()
 
 
-def _check_known_ids(store: FeatureStore, service: str, entity_df: pd.DataFrame) -> None:
-    import duckdb
-
+def _check_known_ids(
+    settings: Settings, store: FeatureStore, service: str, entity_df: pd.DataFrame
+) -> None:
     checked: set[str] = set()
     for projection in store.get_feature_service(service).feature_view_projections:
         view = store.get_feature_view(projection.name)
         for key in [k for k in view.join_keys if k not in checked]:
             checked.add(key)
+            ids = sorted(set(entity_df[key]))
             files = glob.glob(view.batch_source.path)
-            known = set()
-            if files:
-                sql = f'SELECT DISTINCT "{key}" FROM read_parquet($files)'
-                with duckdb.connect() as con:
-                    known = {r[0] for r in con.execute(sql, {"files": files}).fetchall()}
-            missing = sorted(set(entity_df[key]) - known)
-            if missing:
+            count, examples = _unknown_ids(settings, files, key, ids) if files else (len(ids), ids)
+            if count:
                 raise TrainingSetError(
-                    f"{len(missing)} {key} value(s) appear in no {view.name} feature table, "
-                    f"e.g. {missing[:5]}; check the data set, or pass unknown='allow' to get "
+                    f"{count} {key} value(s) appear in no {view.name} feature table, "
+                    f"e.g. {examples[:5]}; check the data set, or pass unknown='allow' to get "
                     "nulls for them"
                 )
+
+
+def _unknown_ids(
+    settings: Settings, files: list[str], key: str, ids: list[str]
+) -> tuple[int, list[str]]:
+    """How many of `ids` no feature file holds under `key`, and the first few of them. On Spark
+    the files are read and compared there (an anti-join), so only those few come back here."""
+    if settings.engine == "spark":
+        from .engines.spark import spark_session
+
+        spark = spark_session(settings)
+        known = spark.read.parquet(*files).select(key)
+        wanted = spark.createDataFrame([(i,) for i in ids], [key])
+        missing = wanted.join(known, on=key, how="left_anti").distinct()
+        return missing.count(), [r[0] for r in missing.orderBy(key).limit(5).collect()]
+    import duckdb
+
+    sql = f'SELECT DISTINCT "{key}" FROM read_parquet($files)'
+    with duckdb.connect() as con:
+        known = {r[0] for r in con.execute(sql, {"files": files}).fetchall()}
+    missing = [i for i in ids if i not in known]
+    return len(missing), missing
 
 
 def _service_keys(store: FeatureStore, service: str) -> list[str]:
@@ -273,5 +358,6 @@ def materialize(settings: Settings, interval: Interval, flow: str | None = None)
             continue
         views.append(view.name)
     if views:
+        _start_engine(settings)
         store.materialize(interval.start, interval.end, feature_views=views)
     return views

@@ -13,16 +13,17 @@ windows, counts) in the schema under the key `aisle`; tasks pass its path, never
 from __future__ import annotations
 
 import json
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from core.files import write_parquet_atomic
+from core.files import write_parquet_atomic, write_with
 from core.settings import Settings
 
 TRAINING_SET_FILE = "training_set.parquet"
@@ -76,6 +77,51 @@ def write_training_set(frame: pd.DataFrame, metadata: dict[str, Any], path: Path
     table = pa.Table.from_pandas(frame, preserve_index=False)
     table = table.replace_schema_metadata({METADATA_KEY: json.dumps(metadata)})
     return write_parquet_atomic(table, path)
+
+
+def write_joined_training_set(
+    settings: Settings,
+    entity_df: pd.DataFrame,
+    service: str,
+    metadata: dict[str, Any],
+    path: Path,
+    unknown: Literal["error", "allow"] = "allow",
+) -> Path:
+    """Write the point-in-time join of `service` onto `entity_df` as a training set (a set whose
+    rows are the join itself), read back by `read_training_set` like any other.
+
+    On Spark the executors write the joined rows (beside `path`: a folder every executor
+    reaches, on a cluster) and this process streams their part files into the one training-set
+    file a batch at a time: the joined features never become a frame here, so this process holds
+    the labels alone, however many features each gets. On DuckDB it is the frame
+    `features.store.training_set` returns, written by `write_training_set`."""
+    from features.store import training_job, training_set
+
+    if settings.engine != "spark":
+        frame = training_set(settings, entity_df, service, unknown)
+        return write_training_set(frame, metadata, path)
+    job = training_job(settings, entity_df, service, unknown)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".parts-") as parts:
+        job.to_spark_df().write.mode("overwrite").parquet(parts)
+        return write_with(path, lambda tmp: _join_parts(Path(parts), metadata, tmp))
+
+
+def _join_parts(parts: Path, metadata: dict[str, Any], target: Path) -> None:
+    """Spark's part files, in order, as one parquet file with `metadata` in its schema. Spark's
+    timestamps (UTC wall times, without a zone when written as INT96) become UTC microseconds,
+    as a frame from `features.store.training_set` has them."""
+    files = sorted(parts.glob("part-*.parquet"))
+    schema = pq.read_schema(files[0])
+    utc = pa.timestamp("us", "UTC")
+    schema = pa.schema(
+        [f.with_type(utc) if pa.types.is_timestamp(f.type) else f for f in schema],
+        metadata={METADATA_KEY: json.dumps(metadata)},
+    )
+    with pq.ParquetWriter(target, schema, compression="zstd", store_schema=True) as writer:
+        for file in files:
+            for batch in pq.ParquetFile(file).iter_batches():
+                writer.write_table(pa.Table.from_batches([batch]).cast(schema))
 
 
 def read_training_set(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:

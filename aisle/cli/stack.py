@@ -123,6 +123,33 @@ def _progress(states: dict[str, Counter]) -> Table:
     return table
 
 
+def _print_samples(samples: dict[str, dict], currency: str) -> None:
+    """The last answer of each endpoint, as the shop's page would show it."""
+    from training.pricing.quoting.house import money
+
+    if not samples:
+        console.print("[yellow]no endpoint answered 200 during the loop[/yellow]")
+        return
+    table = Table("endpoint", "asked", "answered", title="What a shopper saw (the last answers)")
+    if "/recommend" in samples:
+        request, answer = samples["/recommend"]["request"], samples["/recommend"]["answer"]
+        lines = [
+            f"{item.get('name') or item['item_id']}: {item['reason']}"
+            for item in answer["items"][:3]
+        ]
+        table.add_row("/recommend", f"user {request['user_id']}", "\n".join(lines) or "(none)")
+    if "/price" in samples:
+        request, answer = samples["/price"]["request"], samples["/price"]["answer"]
+        quoted = f"{money(answer['price'], currency)}"
+        if answer.get("current_price") is not None:
+            quoted += f" (shelf {money(answer['current_price'], currency)})"
+        quoted += f", cost {money(answer['cost'], currency)}"
+        lines = [quoted, *answer.get("notes", [])]
+        asked = f"item {request['item_id']} in store {request['store_id']}"
+        table.add_row("/price", asked, "\n".join(lines))
+    console.print(table)
+
+
 def print_summary(done: dict[str, Any]) -> None:
     console.print(f"\n[bold]The loop settled in {done['seconds']:.0f} s[/bold] "
                   f"(live intervals: {done['live']})")  # fmt: skip
@@ -156,6 +183,7 @@ def print_summary(done: dict[str, Any]) -> None:
         traffic.add_row(path, ", ".join(f"{status}: {n}" for status, n in statuses.items()))
     console.print(traffic)
     console.print("(503 before a model's first version went live; 0 = no answer)")
+    _print_samples(done.get("samples", {}), done.get("currency", "$"))
     log = done["answer_log"]
     console.print(
         f"Answer log: {log['logged']} of the shop's {log['answered']} answers recorded "

@@ -18,6 +18,7 @@ from .policies import (
     PerformancePolicy,
     PromotionPolicy,
     QuotingPolicy,
+    SparkEngine,
 )
 from .stream import EventStream
 
@@ -36,5 +37,6 @@ __all__ = [
     "PromotionPolicy",
     "QuotingPolicy",
     "Settings",
+    "SparkEngine",
     "get_settings",
 ]

@@ -23,6 +23,7 @@ from .policies import (
     PerformancePolicy,
     PromotionPolicy,
     QuotingPolicy,
+    SparkEngine,
 )
 from .stream import EventStream
 
@@ -110,6 +111,14 @@ class Settings(PathsAndUrls, BaseSettings):
     )
     airflow_port: int = Field(default=8080, description="Port of the Airflow API server and UI.")
     mlflow_port: int = Field(default=5000, description="Port of the MLflow tracking server / UI.")
+    engine: Literal["duckdb", "spark"] = Field(
+        default="duckdb",
+        description="The data stage's engine: DuckDB in this process (the embedded default) or "
+        "Apache Spark (AISLE_SPARK__MASTER: local[*] or a cluster) for the feature tables, "
+        "Feast's training-set joins (its Spark offline store) and materialisation (its Spark "
+        "compute engine). Both run the same SQL and write the same rows.",
+    )
+    spark: SparkEngine = Field(default_factory=SparkEngine)
     feast_offline_store: Literal["duckdb", "file"] = Field(
         default="duckdb",
         description="Feast's offline store over the feature tables: DuckDB (the measured "

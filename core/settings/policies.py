@@ -217,3 +217,46 @@ class QuotingPolicy(BaseModel):
         "step with a note (true), or refuse the quote naming price_endings (false).",
     )
     currency: str = Field("$", description="Written before amounts a shopper reads ($2.49).")
+
+
+class SparkEngine(BaseModel):
+    """Where Apache Spark runs when AISLE_ENGINE=spark (features.engines): `master` is
+    local[*] on one machine, a cluster URL in production (spark://host:7077, k8s://https://...,
+    yarn). Set with e.g. AISLE_SPARK__MASTER=spark://spark-master:7077."""
+
+    master: str = Field(
+        "local[*]", min_length=1, description="spark.master: local[*], spark://..., k8s://..."
+    )
+    driver_memory: str = Field(
+        "2g",
+        pattern=r"^[0-9]+[kmgt]?$",
+        description="spark.driver.memory: the driver's heap, the bound its memory stays within "
+        "however many labels a training set has.",
+    )
+    shuffle_partitions: int = Field(
+        8,
+        ge=1,
+        description="spark.sql.shuffle.partitions (Spark's 200 suit a cluster, not a laptop).",
+    )
+    conf: dict[str, str] = Field(
+        default_factory=dict,
+        description="Any further spark.* settings, e.g. the Kubernetes ones "
+        "(spark.kubernetes.container.image, spark.kubernetes.namespace); these win.",
+    )
+    submit: bool = Field(
+        False,
+        description="Airflow submits the feature-table build as a Spark application "
+        "(SparkSubmitOperator, Airflow's Spark provider, connection spark_default) instead of "
+        "running it in the task's own process: the production profile on a cluster.",
+    )
+
+    def spark_conf(self) -> dict[str, str]:
+        """Every spark.* setting a session of Aisle's starts with."""
+        return {
+            "spark.master": self.master,
+            "spark.driver.memory": self.driver_memory,
+            "spark.sql.shuffle.partitions": str(self.shuffle_partitions),
+            "spark.sql.session.timeZone": "UTC",
+            "spark.ui.enabled": "false",
+            **self.conf,
+        }

@@ -3,12 +3,13 @@
 Each feature view reads the feature tables that `features.feature_tables` (recommender: one
 partition per day, `event_timestamp` = the end of that day) and `features.pricing_tables`
 (pricing: one per sales week) write, and its fields are generated from those tables' Arrow
-schemas, so the definitions cannot drift from the data. The recommender's 30-day views have a TTL
-of one day: a row is a summary of the 30 days up to its timestamp, and a day without a row means
-no activity in that window, not "the last summary we had"; `user_history_fv` carries every user
-forward each day. `user_session_fv` is live: the event stream's consumer pushes it
-(features.stream.session) within a second of a shopper's click, and nothing materialises it. The
-services: `recommender_v1` (a user and a candidate item),
+schemas, so the definitions cannot drift from the data. Every source is a FileSource, or a
+SparkSource over the same files when AISLE_ENGINE=spark (`batch_source`). The recommender's
+30-day views have a TTL of one day: a row is a summary of the 30 days up to its timestamp, and a
+day without a row means no activity in that window, not "the last summary we had";
+`user_history_fv` carries every user forward each day. `user_session_fv` is live: the event
+stream's consumer pushes it (features.stream.session) within a second of a shopper's click, and
+nothing materialises it. The services: `recommender_v1` (a user and a candidate item),
 `recommender_history_v1` (a user's history alone) and `pricing_v1`.
 
 `objects(settings)` builds them for one configuration (the data folder the sources read, the
@@ -22,6 +23,7 @@ from datetime import timedelta
 
 import pyarrow as pa
 from feast import Entity, FeatureService, FeatureView, Field, FileSource, PushSource, ValueType
+from feast.data_source import DataSource
 from feast.types import Array, Bool, FeastType, Float64, Int64, String, UnixTimestamp
 
 from core.settings import Settings
@@ -66,17 +68,37 @@ def fields_of(schema: pa.Schema, *keys: str, prefix: str = "") -> list[Field]:
     ]
 
 
+def batch_source(
+    settings: Settings, name: str, path: str, field_mapping: dict[str, str] | None = None
+) -> DataSource:
+    """The source Feast's offline store of the settings' engine reads: a FileSource for DuckDB,
+    a SparkSource for Spark (Feast's Spark offline store and compute engine accept nothing
+    else). Both read the same glob of parquet files; the source is part of the definitions, so
+    switching the engine changes their fingerprint and `apply` registers the Spark sources."""
+    if settings.engine == "spark":
+        from feast.infra.offline_stores.contrib.spark_offline_store.spark_source import (
+            SparkSource,
+        )
+
+        return SparkSource(
+            name=name,
+            path=path,
+            file_format="parquet",
+            timestamp_field="event_timestamp",
+            field_mapping=field_mapping,
+        )
+    return FileSource(
+        name=name, path=path, timestamp_field="event_timestamp", field_mapping=field_mapping
+    )
+
+
 def daily_source(
     settings: Settings, dataset: str, view: str, schema: pa.Schema, *keys: str, prefix: str = ""
-) -> FileSource:
-    """The FileSource over a feature table's daily partitions (Feast wants a glob of files)."""
+) -> DataSource:
+    """The source over a feature table's daily partitions (Feast wants a glob of files)."""
     mapping = {c.name: prefix + c.name for c in feature_columns(schema, *keys)} if prefix else {}
-    return FileSource(
-        name=f"{view}_source",
-        path=str(feature_dir(settings, dataset, view) / "date=*" / "*.parquet"),
-        timestamp_field="event_timestamp",
-        field_mapping=mapping,
-    )
+    path = str(feature_dir(settings, dataset, view) / "date=*" / "*.parquet")
+    return batch_source(settings, f"{view}_source", path, mapping)
 
 
 user = Entity(
@@ -162,13 +184,15 @@ SESSION_PUSH = "user_session_push"
 def user_session_view(settings: Settings) -> FeatureView:
     """A shopper's live session, pushed by the event stream's consumer (features.stream.session
     holds its fields' meaning). Its batch source is where an offline copy would go; nothing
-    writes it, and materialisation skips a view without files."""
+    writes it, and materialisation skips a view without files. It is the engine's kind of source
+    like every other, so an offline read of the view (once a copy exists) works on either engine:
+    Feast's Spark offline store and compute engine read SparkSources alone."""
     push = PushSource(
         name=SESSION_PUSH,
-        batch_source=FileSource(
-            name="user_session_source",
-            path=str(settings.events_dir.resolve() / "session" / "*.parquet"),
-            timestamp_field="event_timestamp",
+        batch_source=batch_source(
+            settings,
+            "user_session_source",
+            str(settings.events_dir.resolve() / "session" / "*.parquet"),
         ),
     )
     return FeatureView(

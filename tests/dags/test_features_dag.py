@@ -1,15 +1,21 @@
-"""The features DAG: scheduled on the ingest Assets, wired build → apply → materialize, and a real
-run after a real ingest run, with the interval carried by the Asset event."""
+"""The features DAG: scheduled on the ingest Assets, wired build → apply → materialize, its build
+task in-process or submitted to Spark (AISLE_SPARK__SUBMIT), and a real run after a real ingest
+run, with the interval carried by the Asset event."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
 
 from aisle import airflow_env
+from aisle.features_tasks import SPARK_CONNECTION
 from aisle.replay import load_dag
+from core.settings import get_settings
 from features import online
+from features.engines import submit
+from features.engines.spark import spark_conf
 from features.pipeline import intervals_to_process
 from features.storage import Interval
 
@@ -34,6 +40,55 @@ def test_tasks_run_build_then_apply_then_materialize(dag):
     assert dag.get_task("apply").upstream_task_ids == {"build"}
     assert dag.get_task("materialize").upstream_task_ids == {"apply", "intervals"}
     assert [a.name for a in dag.get_task("materialize").outlets] == ["online_features"]
+
+
+def test_build_runs_in_the_task_by_default_through_the_entry_points_function(dag, monkeypatch):
+    build = dag.get_task("build")
+    assert build.task_type != "SparkSubmitOperator"
+    todo = [{"flow": "sales", "start": "1990-06-14", "end": "1990-06-21"}]
+    called = []
+    monkeypatch.setattr(submit, "build_intervals", lambda t: called.append(t) or ["built"])
+    assert build.python_callable(todo) == ["built"]
+    assert called == [todo]  # the function the Spark application runs, with the same intervals
+
+
+def test_with_submit_on_build_is_a_spark_application_of_the_runs_intervals(monkeypatch):
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+
+    monkeypatch.setenv("AISLE_ENGINE", "spark")
+    monkeypatch.setenv("AISLE_SPARK__SUBMIT", "true")
+    monkeypatch.setenv("AISLE_SPARK__MASTER", "spark://spark-master:7077")
+    monkeypatch.setenv("AISLE_SPARK__CONF", '{"spark.executor.memory": "4g"}')
+    dag_file = airflow_env.PROJECT_DIR / "dags" / "materialize_features.py"
+    bag = DagBag(dag_folder=str(dag_file))
+    assert not bag.import_errors
+    dag = bag.dags["features"]
+
+    build = dag.get_task("build")
+    assert isinstance(build, SparkSubmitOperator)
+    assert build.upstream_task_ids == {"intervals"}
+    assert dag.get_task("apply").upstream_task_ids == {"build"}
+    assert build._conn_id == SPARK_CONNECTION
+    assert build.application == submit.__file__
+    conf = build.conf
+    assert conf == spark_conf(get_settings())
+    assert conf["spark.master"] == "spark://spark-master:7077"
+    assert conf["spark.executor.memory"] == "4g"
+
+    # The arguments, rendered as the task renders them, are what the entry point parses.
+    todo = [{"flow": "sales", "start": "1990-06-14", "end": "1990-06-21"}]
+
+    class TaskInstance:
+        def xcom_pull(self, task_ids):
+            assert task_ids == "intervals"
+            return todo
+
+    env = dag.get_template_env()
+    args = [env.from_string(a).render(ti=TaskInstance()) for a in build.application_args]
+    parsed = submit.parse_args(args)
+    assert parsed.command == "build"
+    assert json.loads(parsed.intervals) == todo
 
 
 def test_intervals_come_from_events_and_params_once_each_in_time_order():

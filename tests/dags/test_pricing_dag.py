@@ -51,6 +51,9 @@ def twenty_weeks(prepared_settings: Settings, tmp_path_factory) -> Settings:
             "sales_source": "orange_juice",
             "pricing_valid_weeks": 3,
             "pricing_test_weeks": 3,
+            # the DAG's wiring and lineage are this module's subject; the structure search's
+            # quality is benchmarks/pricing.py's: two structures, one fold (6 fits, not 24)
+            "training_config": {"pricing": {"structures": ["pooled", "lean"], "valid_folds": 1}},
         }
     )
     ingest_attributes("sales", FIRST - timedelta(days=1), FIRST, settings)  # stores first
@@ -72,19 +75,17 @@ def test_a_run_registers_a_challenger_with_its_lineage(twenty_weeks, dag):
 
     airflow_env.migrate_db(twenty_weeks)
     with airflow_env.configured(twenty_weeks):  # the settings of the DAG's tasks
-        # 14 fit weeks: untuned gradient boosting (c) forecasts them better than the model
-        # (0.60 against 0.62), so the gate rejects it, naming (c); an engineer's override
-        # (`force_promote`) makes it the challenger all the same, on the record
-        run = dag.test(run_conf={"end": END.isoformat(), "members": 2, "force_promote": True})
+        # 14 fit weeks; the gate holds the model to the strongest reference of the run
+        # (measured: 0.585 against untuned gradient boosting (c) 0.604)
+        run = dag.test(run_conf={"end": END.isoformat(), "members": 2})
     assert str(run.state) == "success"
 
     point_at_store(twenty_weeks)
     client = MlflowClient()
     version = client.get_model_version_by_alias("pricing", "challenger")
     tags = version.tags
-    assert tags["aisle.gate"] == "rejected"
-    assert "rmse threshold ((c) gradient boosting, untuned)" in tags["aisle.gate.reasons"]
-    assert tags["aisle.gate.forced_by"].startswith("airflow:pricing_training/")
+    assert tags["aisle.gate"] == "passed", tags.get("aisle.gate.reasons")
+    assert "aisle.gate.forced_by" not in tags  # no override was needed
     assert tags["feature_service"] == "pricing_v1"
     assert len(tags["feature_definitions_sha256"]) == 64
     assert tags["data_interval_end"] == f"{END.isoformat()}T00:00:00+00:00"
@@ -100,11 +101,11 @@ def test_a_run_registers_a_challenger_with_its_lineage(twenty_weeks, dag):
     table = mlflow.artifacts.load_dict(f"runs:/{version.run_id}/evaluation/table.json")
     models = table["models"]
     assert len(models) == 6 and {m["rows"] for m in models.values()} == {table["rows"]["test"]}
-    # 14 weeks are too few to rank the close models (one-week folds make the tuning noisy;
-    # benchmarks/pricing.py judges on the full data), but far from the naive forecast: 0.71
-    # against 0.99 here
+    # far from the naive forecast (measured 0.58 against 1.17 on these weeks)
     ours = models["aisle (ours)"]["rmse"]
     assert ours < 0.85 * models["(d) last value"]["rmse"]
+    # what the gate passed it on: better than every reference fitted in the same run
+    assert ours < min(m["rmse"] for name, m in models.items() if name != "aisle (ours)"), models
     assert all(stats["max"] < 0 for stats in table["elasticity_by_item"].values()), (
         "an own-price elasticity is not negative"
     )

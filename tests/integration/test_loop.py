@@ -95,6 +95,21 @@ def test_the_scheduler_runs_the_loop_to_both_models_live(finished_loop):
     # its shoppers' views went onto the event stream, and every answer is in the answer log
     assert done["traffic"]["/events"].get("202", 0) > 0, done["traffic"]
     assert done["answer_log"]["logged"] == done["answer_log"]["answered"] > 0, done["answer_log"]
+    # the closing summary shows what a shopper saw: named items with reasons, a quote in money
+    recommend = done["samples"]["/recommend"]["answer"]
+    assert recommend["items"] and all(i["reason"] for i in recommend["items"]), recommend
+    from aisle.cli.stack import console, print_summary
+
+    width, console.width = console.width, 400  # no wrapped cells
+    try:
+        with console.capture() as shown:
+            print_summary(done)
+    finally:
+        console.width = width
+    text = shown.get()
+    assert "What a shopper saw" in text and recommend["items"][0]["reason"][:20] in text
+    quote = done["samples"]["/price"]["answer"]
+    assert f"${quote['price']:.2f}" in text, text
 
     # and the shop scores through the gateway with the champions
     gateway = settings.gateway_url

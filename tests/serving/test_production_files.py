@@ -61,6 +61,8 @@ def test_the_stack_has_every_part_and_gpu_slots():
         "nats",
         "events-consumer",
         "kafka",
+        "spark-master",
+        "spark-worker",
     }
     assert expected <= set(services)
     # Kafka starts only when asked (--profile kafka); everything else starts by default
@@ -133,8 +135,14 @@ def test_slots_ask_for_a_gpu_and_are_probed_and_named_as_the_backend_patches_the
         assert services[f"aisle-{model}"]["spec"]["selector"]["colour"] in ("blue", "green")
 
 
+def config_map(name: str) -> dict:
+    return next(
+        d for d in manifests() if d["kind"] == "ConfigMap" and d["metadata"]["name"] == name
+    )
+
+
 def test_the_pods_settings_are_aisle_settings():
-    config = next(d for d in manifests() if d["kind"] == "ConfigMap")
+    config = config_map("aisle-settings")
     fields = {f"AISLE_{name.upper()}" for name in Settings.model_fields}
     nested = {f"AISLE_EVENTS__{name.upper()}" for name in EventStream.model_fields}
     assert set(config["data"]) <= fields | nested
@@ -213,7 +221,7 @@ def test_the_kafka_switch_names_a_broker_the_kafka_profile_runs():
 
 def test_the_event_stream_in_kubernetes():
     docs = manifests()
-    config = next(d for d in docs if d["kind"] == "ConfigMap")["data"]
+    config = config_map("aisle-settings")["data"]
     deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
     services = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Service"}
     consumer_deployment = deployments["events-consumer"]
@@ -280,3 +288,83 @@ def test_the_images_start_what_exists():
             assert (DOCKER.parent / source).exists(), source
         for package in re.findall(r'"(\w+)\*"', packages.group(1)):
             assert package in copied, f"the image installs {package} but does not copy it"
+
+
+def test_the_data_stage_runs_on_the_spark_cluster_in_compose(monkeypatch):
+    from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
+
+    services = compose()["services"]
+    master, worker = services["spark-master"], services["spark-worker"]
+    for spark in (master, worker):
+        assert re.fullmatch(r"apache/spark:4\.\d+\.\d+-scala2\.13-java17-\S+", spark["image"])
+        assert "environment" not in spark or not any(
+            re.search("(?i)password|secret|token", k) for k in spark["environment"]
+        )
+    assert master["command"][1] == "org.apache.spark.deploy.master.Master"
+    host = master["command"][master["command"].index("--host") + 1]
+    port = master["command"][master["command"].index("--port") + 1]
+    assert worker["command"][1] == "org.apache.spark.deploy.worker.Worker"
+    assert worker["command"][-1] == f"spark://{host}:{port}"
+    assert host == "spark-master"  # the service name: the compose network resolves it
+    # executors read the parquet paths the drivers (Airflow's tasks) name
+    assert "data:/data" in worker["volumes"]
+
+    for name in ("airflow-scheduler", "airflow-worker"):
+        env = services[name]["environment"]
+        assert "data:/data" in services[name]["volumes"]
+        settings = get_settings(
+            engine=env["AISLE_ENGINE"],
+            spark={"master": env["AISLE_SPARK__MASTER"], "submit": env["AISLE_SPARK__SUBMIT"]},
+        )
+        assert settings.engine == "spark" and settings.spark.submit
+        assert settings.spark.master == worker["command"][-1]
+        # spark-submit's connection names the same master
+        monkeypatch.setenv("AIRFLOW_CONN_SPARK_DEFAULT", env["AIRFLOW_CONN_SPARK_DEFAULT"])
+        assert SparkSubmitHook(conn_id="spark_default")._connection["master"] == (
+            settings.spark.master
+        )
+    # the tasks that do not run on Spark keep the embedded engine
+    assert "AISLE_ENGINE" not in services["gateway"]["environment"]
+
+
+def test_spark_on_kubernetes_may_run_executors_in_the_namespace_only():
+    docs = manifests()
+    (account,) = [d for d in docs if d["kind"] == "ServiceAccount" and "spark" in str(d)]
+    (role,) = [d for d in docs if d["kind"] == "Role" and d["metadata"]["name"] == "aisle-spark"]
+    (binding,) = [
+        d for d in docs if d["kind"] == "RoleBinding" and d["roleRef"]["name"] == "aisle-spark"
+    ]
+    assert binding["roleRef"]["kind"] == "Role"  # namespaced: no ClusterRole
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": account["metadata"]["name"], "namespace": "aisle"}
+    ]
+    pods = [r for r in role["rules"] if "pods" in r["resources"]]
+    assert pods and {"create", "get", "list", "watch", "delete"} <= set(pods[0]["verbs"])
+    assert all(r["apiGroups"] == [""] for r in role["rules"])  # nothing beyond the core group
+
+    data = config_map("aisle-spark-settings")["data"]
+    from core.settings import SparkEngine
+
+    nested = {f"AISLE_SPARK__{name.upper()}" for name in SparkEngine.model_fields}
+    assert set(data) <= {f"AISLE_{n.upper()}" for n in Settings.model_fields} | nested
+    spark = {k.removeprefix("AISLE_SPARK__").lower(): v for k, v in data.items() if "__" in k}
+    settings = get_settings(
+        engine=data["AISLE_ENGINE"],
+        spark=SparkEngine(**{**spark, "conf": json.loads(spark["conf"])}),
+    )
+    conf = settings.spark.spark_conf()
+    assert conf["spark.master"] == "k8s://https://kubernetes.default.svc"
+    assert conf["spark.kubernetes.namespace"] == account["metadata"]["namespace"]
+    assert (
+        conf["spark.kubernetes.authenticate.driver.serviceAccountName"]
+        == (account["metadata"]["name"])
+    )
+    # one Spark release in compose and in Kubernetes
+    assert (
+        conf["spark.kubernetes.container.image"] == compose()["services"]["spark-master"]["image"]
+    )
+    # executors mount the data folder's claim where the driver reads it
+    claims = {d["metadata"]["name"] for d in docs if d["kind"] == "PersistentVolumeClaim"}
+    volume = "spark.kubernetes.executor.volumes.persistentVolumeClaim.data"
+    assert conf[f"{volume}.options.claimName"] in claims
+    assert conf[f"{volume}.mount.path"] == config_map("aisle-settings")["data"]["AISLE_DATA_DIR"]

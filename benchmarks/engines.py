@@ -1,0 +1,240 @@
+"""The data stage on each engine: DuckDB in the process vs Apache Spark (local[*]), same machine,
+same run, on simulator interactions of growing size.
+
+For each size (1M and 10M events by default; 50M with `--sizes 1000000 10000000 50000000`) a
+simulated shop is generated and put through the ETL once, into its own data folder under
+benchmarks/.work/engines/. Then, for each engine, two stages run, each in a fresh subprocess
+with AISLE_ENGINE set:
+
+    build   the feature tables of every day (features.pipeline.build_step), Spark's session start
+            included: a scheduled task pays it too
+    join    recommender_v1's point-in-time training set for every curated event
+            (features.store.training_set; Feast's DuckDB or Spark offline store)
+
+Each is timed around the stage only, and its peak memory is that of the driver's process tree:
+the Python process and its children (Spark's JVM), their RSS summed every 0.2 s by a thread.
+The report states where the engines' lines cross (interpolated between sizes, or extrapolated
+from the two largest where they do not cross within the run).
+
+    .venv/bin/python benchmarks/engines.py                            # 1M and 10M events
+    .venv/bin/python benchmarks/engines.py --sizes 20000 --days 14    # a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, timedelta
+from typing import Any
+
+from common import ROOT, WORK, machine, provide_sources, write_results
+from training_set import entity_frame
+
+ENGINES = ("duckdb", "spark")
+STAGES = ("build", "join")
+FLOW, SOURCE, SERVICE = "interactions", "simulator", "recommender_v1"
+SAMPLE_S = 0.2
+
+
+def settings_for(events: int, days: int, engine: str = "duckdb") -> Any:
+    from core.settings import get_settings
+
+    simulator = {"events": events, "users": max(events // 100, 200), "days": days}
+    return get_settings(
+        data_dir=WORK / "engines" / f"{events}_{days}d",
+        interactions_source=SOURCE,
+        simulator=simulator,
+        engine=engine,
+    )
+
+
+def interval(settings: Any) -> tuple[str, str]:
+    start = date.fromisoformat(str(settings.simulator.get("start", "2024-01-01")))
+    return start.isoformat(), (start + timedelta(days=settings.simulator["days"])).isoformat()
+
+
+def prepare(events: int, days: int) -> None:
+    """The simulated shop, landed and curated (once; a marker file remembers)."""
+    from features.ingest import ingest
+
+    settings = settings_for(events, days)
+    marker = settings.data_dir / "curated" / ".engines-prepared"
+    if marker.exists():
+        return
+    provide_sources(settings, SOURCE)
+    ingest(FLOW, *interval(settings), settings)
+    marker.touch()
+
+
+# --- the peak memory of a process tree ------------------------------------------------------------
+
+
+def tree_rss_mb() -> float:
+    """RSS of this process and all its descendants (Spark's JVM is a child of the driver)."""
+    import psutil
+
+    me = psutil.Process()
+    total = 0
+    for process in [me, *me.children(recursive=True)]:
+        try:
+            total += process.memory_info().rss
+        except psutil.NoSuchProcess:  # a child that ended between the listing and the read
+            continue
+    return total / 2**20
+
+
+@contextmanager
+def peak_tree_rss() -> Iterator[dict[str, float]]:
+    """Samples tree_rss_mb every SAMPLE_S seconds while the block runs; yields {"peak_mb"}."""
+    found = {"peak_mb": tree_rss_mb()}
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(SAMPLE_S):
+            found["peak_mb"] = max(found["peak_mb"], tree_rss_mb())
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        yield found
+    finally:
+        stop.set()
+        sampler.join()
+        found["peak_mb"] = max(found["peak_mb"], tree_rss_mb())
+
+
+# --- children: one stage on one engine, one JSON line --------------------------------------------
+
+
+def child(events: int, days: int, engine: str, stage: str) -> dict[str, Any]:
+    from features import store
+    from features.pipeline import build_step
+
+    settings = settings_for(events, days, engine)
+    out: dict[str, Any] = {}
+    if stage == "join":
+        entity_df = entity_frame(settings, FLOW, SOURCE)
+        store.apply(settings)
+        out["labels"] = len(entity_df)
+    with peak_tree_rss() as memory:
+        started = time.perf_counter()
+        if stage == "build":
+            built = build_step(FLOW, *interval(settings), settings)
+            out["partitions"] = sum(built["partitions"].values())
+        else:
+            out["rows"] = len(store.training_set(settings, entity_df, service=SERVICE))
+        seconds = time.perf_counter() - started
+    return out | {"seconds": round(seconds, 2), "peak_rss_mb": round(memory["peak_mb"], 1)}
+
+
+def run_child(events: int, days: int, engine: str, stage: str, timeout: int) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--child", str(events), str(days), engine, stage]
+    env = {**os.environ, "AISLE_ENGINE": engine}
+    try:
+        done = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"did not finish within {timeout} s"}
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        return {"error": f"exit {done.returncode}: {done.stderr.strip()[-600:]}"}
+    return json.loads(lines[-1])
+
+
+# --- parent: prepare, run, report ----------------------------------------------------------------
+
+
+def crossing(rows: list[dict[str, Any]], stage: str, metric: str) -> str:
+    """Where Spark's line crosses DuckDB's for one stage and metric, in events."""
+    by = {(r["engine"], r["events"]): r for r in rows if r["stage"] == stage and "error" not in r}
+    sizes = sorted(n for n in {e for _, e in by} if ("duckdb", n) in by and ("spark", n) in by)
+    if not sizes:
+        return "n/a (no size ran on both engines)"
+    gap = [by["duckdb", n][metric] - by["spark", n][metric] for n in sizes]  # > 0: Spark lower
+    if gap[0] > 0:
+        return f"Spark already lower at the smallest size ({sizes[0]:,} events)"
+    for i in range(len(sizes) - 1):
+        (n0, n1), (g0, g1) = sizes[i : i + 2], gap[i : i + 2]
+        if g0 <= 0 < g1:
+            return f"≈ {n0 + (n1 - n0) * (-g0) / (g1 - g0):,.0f} events (between measured sizes)"
+    if len(sizes) < 2:
+        return f"no crossing at {sizes[0]:,} events (one size: no trend to extrapolate)"
+    if gap[-1] <= gap[-2]:
+        return f"no crossing up to {sizes[-1]:,} events, and the gap is not closing"
+    n0, n1, g0, g1 = sizes[-2], sizes[-1], gap[-2], gap[-1]
+    return f"≈ {n1 + (n1 - n0) * (-g1) / (g1 - g0):,.0f} events (extrapolated linearly)"
+
+
+def markdown(report: dict[str, Any]) -> str:
+    m = report["machine"]
+    lines = [
+        "# The data stage on DuckDB and on Spark (local[*])",
+        "",
+        f"Machine: {m['cpu_count']} CPUs, {m['memory_gb']} GB, Python {m['python']}, "
+        f"commit {m['git_commit'][:10]}. Simulator interactions over {report['days']} days; one "
+        "fresh process per row; peak RSS of the driver's process tree (Python + JVM), sampled "
+        f"every {SAMPLE_S} s.",
+        "",
+        "| engine | events | stage | seconds | peak RSS MB | rows |",
+        "|---|---:|---|---:|---:|---:|",
+    ]
+    for r in report["results"]:
+        if "error" in r:
+            lines.append(
+                f"| {r['engine']} | {r['events']:,} | {r['stage']} | failed: "
+                f"{r['error'][-160:]} | | |"
+            )
+            continue
+        rows = r.get("rows", r.get("partitions", ""))
+        lines.append(
+            f"| {r['engine']} | {r['events']:,} | {r['stage']} | {r['seconds']:.1f} | "
+            f"{r['peak_rss_mb']:,.0f} | {rows:,} |"
+        )
+    lines += ["", "| where the lines cross | |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in report["crossings"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--sizes", nargs="+", type=int, default=[1_000_000, 10_000_000])
+    p.add_argument("--days", type=int, default=182, help="the simulated shop's history")
+    p.add_argument("--engines", nargs="+", default=list(ENGINES), choices=ENGINES)
+    p.add_argument("--timeout", type=int, default=3600, help="seconds per stage")
+    p.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        events, days, engine, stage = args.child
+        print(json.dumps(child(int(events), int(days), engine, stage)))
+        return
+
+    results = []
+    for events in args.sizes:
+        print(f"preparing {events:,} events ...", flush=True)
+        prepare(events, args.days)
+        for engine in args.engines:
+            for stage in STAGES:  # the join reads the tables the build just wrote
+                print(f"  {engine} {stage} ...", flush=True)
+                row = {"engine": engine, "events": events, "stage": stage}
+                row |= run_child(events, args.days, engine, stage, args.timeout)
+                results.append(row)
+                print(f"    {row}", flush=True)
+    crossings = {
+        f"{stage}: {what}": crossing(results, stage, metric)
+        for stage in STAGES
+        for what, metric in (("peak memory", "peak_rss_mb"), ("time", "seconds"))
+    }
+    report = {"machine": machine(), "days": args.days, "results": results, "crossings": crossings}
+    write_results("engines", report, markdown(report))
+
+
+if __name__ == "__main__":
+    main()
