@@ -8,8 +8,9 @@ with AISLE_ENGINE set:
 
     build   the feature tables of every day (features.pipeline.build_step), Spark's session start
             included: a scheduled task pays it too
-    join    recommender_v1's point-in-time training set for every curated event
-            (features.store.training_set; Feast's DuckDB or Spark offline store)
+    join    recommender_v1's point-in-time training set for every curated event, written to a
+            parquet file (training.training_sets.write_joined_training_set; Feast's DuckDB or
+            Spark offline store: on Spark the executors write the rows)
 
 Each is timed around the stage only, and its peak memory is that of the driver's process tree:
 the Python process and its children (Spark's JVM), their RSS summed every 0.2 s by a thread.
@@ -114,8 +115,11 @@ def peak_tree_rss() -> Iterator[dict[str, float]]:
 
 
 def child(events: int, days: int, engine: str, stage: str) -> dict[str, Any]:
+    import pyarrow.parquet as pq
+
     from features import store
     from features.pipeline import build_step
+    from training.training_sets import write_joined_training_set
 
     settings = settings_for(events, days, engine)
     out: dict[str, Any] = {}
@@ -129,7 +133,11 @@ def child(events: int, days: int, engine: str, stage: str) -> dict[str, Any]:
             built = build_step(FLOW, *interval(settings), settings)
             out["partitions"] = sum(built["partitions"].values())
         else:
-            out["rows"] = len(store.training_set(settings, entity_df, service=SERVICE))
+            # the path that scales: on Spark the executors write the joined rows and this
+            # process streams them into the file (the features never become a frame here)
+            path = settings.data_dir / "training" / "engines" / f"{engine}.parquet"
+            write_joined_training_set(settings, entity_df, SERVICE, {"engine": engine}, path)
+            out["rows"] = pq.ParquetFile(path).metadata.num_rows
         seconds = time.perf_counter() - started
     return out | {"seconds": round(seconds, 2), "peak_rss_mb": round(memory["peak_mb"], 1)}
 
