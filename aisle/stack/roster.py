@@ -24,13 +24,16 @@ class Component:
 def components(settings: Settings) -> list[Component]:
     bin_dir = Path(sys.executable).parent
     airflow = str(bin_dir / "airflow")
+    # where tasks fork from (the LocalExecutor in the scheduler, Celery workers): preloaded
+    task_parent = [sys.executable, "-m", "aisle.stack.preload", "airflow"]
+    local = settings.profile != "production"
     found = [
         Component(
             "airflow-api-server",
             [airflow, "api-server"],
             airflow_health_url(settings),
         ),
-        Component("airflow-scheduler", [airflow, "scheduler"]),
+        Component("airflow-scheduler", [*(task_parent if local else [airflow]), "scheduler"]),
         Component("airflow-dag-processor", [airflow, "dag-processor"]),
         Component("airflow-triggerer", [airflow, "triggerer"]),
     ]
@@ -40,7 +43,7 @@ def components(settings: Settings) -> list[Component]:
             found.append(
                 Component(
                     f"airflow-celery-worker-{n}",
-                    [airflow, "celery", "worker", "--celery-hostname", f"aisle-worker-{n}@%h"],
+                    [*task_parent, "celery", "worker", "--celery-hostname", f"aisle-worker-{n}@%h"],
                     # each worker serves its task logs on a port of its own
                     env={"AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(log_port + 10 * n)},
                 )
@@ -63,6 +66,9 @@ def components(settings: Settings) -> list[Component]:
                 "1",
             ],
             f"{settings.mlflow_url}/health",
+            # MLflow 3's GenAI job runner (a dozen huey consumers, ~275 MB and an MLflow import
+            # each) serves nothing Aisle uses
+            env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
         )
     )
     found += event_stream(settings)

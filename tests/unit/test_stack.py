@@ -4,6 +4,7 @@ the processes themselves run in tests/integration/test_loop.py and test_producti
 from __future__ import annotations
 
 import stat
+import sys
 
 from aisle import airflow_env, stack
 from core.settings import get_settings
@@ -33,6 +34,24 @@ def test_the_local_profile_keeps_sqlite_and_starts_no_workers(tmp_path):
     assert names == ["airflow-api-server", "airflow-scheduler", "airflow-dag-processor",
                      "airflow-triggerer", "mlflow", "events-broker", "events-consumer",
                      "supervisor"]  # fmt: skip
+
+
+def test_tasks_fork_from_processes_that_imported_their_libraries(tmp_path):
+    """The processes Airflow forks tasks from start through aisle.stack.preload (the loop tests
+    run them for real); the others start as plain Airflow commands."""
+    from aisle.stack import preload
+
+    preloaded = [sys.executable, "-m", "aisle.stack.preload", "airflow"]
+    local = {c.name: c.command for c in stack.components(get_settings(data_dir=tmp_path))}
+    assert local["airflow-scheduler"] == [*preloaded, "scheduler"]  # the LocalExecutor's parent
+    assert local["airflow-api-server"][0].endswith("/airflow")
+    production = get_settings(data_dir=tmp_path, profile="production")
+    commands = {c.name: c.command for c in stack.components(production)}
+    assert commands["airflow-scheduler"][0].endswith("/airflow")  # Celery runs the tasks
+    worker = commands["airflow-celery-worker-1"]
+    assert worker[: len(preloaded) + 2] == [*preloaded, "celery", "worker"]
+    assert set(preload.TASK_LIBRARIES) >= {"feast", "evidently", "mlflow", "torch"}
+    assert preload.main(["scheduler"]) == 2  # not an Airflow command: the usage, nothing run
 
 
 def test_production_workers_serve_their_logs_on_ports_of_their_own(tmp_path):
