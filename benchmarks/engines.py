@@ -10,7 +10,9 @@ with AISLE_ENGINE set:
             included: a scheduled task pays it too
     join    recommender_v1's point-in-time training set for every curated event, written to a
             parquet file (training.training_sets.write_joined_training_set; Feast's DuckDB or
-            Spark offline store: on Spark the executors write the rows)
+            Spark offline store). The labels are a query over the curated files
+            (features.labels.Labels): DuckDB runs it here, Spark where the data is, so on Spark
+            neither the labels nor the joined rows pass through the driver
 
 Each is timed around the stage only, and its peak memory is that of the driver's process tree:
 the Python process and its children (Spark's JVM), their RSS summed every 0.2 s by a thread.
@@ -36,12 +38,13 @@ from datetime import date, timedelta
 from typing import Any
 
 from common import ROOT, WORK, machine, provide_sources, write_results
-from training_set import entity_frame
 
 ENGINES = ("duckdb", "spark")
 STAGES = ("build", "join")
 FLOW, SOURCE, SERVICE = "interactions", "simulator", "recommender_v1"
 SAMPLE_S = 0.2
+# every curated event is a label (the training_set benchmark's labels, as a query)
+LABELS_SQL = 'SELECT DISTINCT user_id, item_id, "timestamp" AS event_timestamp FROM events'
 
 
 def settings_for(events: int, days: int, engine: str = "duckdb") -> Any:
@@ -54,6 +57,10 @@ def settings_for(events: int, days: int, engine: str = "duckdb") -> Any:
         simulator=simulator,
         engine=engine,
     )
+
+
+def curated_files(settings: Any) -> list[Any]:
+    return sorted((settings.curated_dir / SOURCE / FLOW).glob("date=*/part-0.parquet"))
 
 
 def interval(settings: Any) -> tuple[str, str]:
@@ -77,13 +84,18 @@ def prepare(events: int, days: int) -> None:
 # --- the peak memory of a process tree ------------------------------------------------------------
 
 
-def tree_rss_mb() -> float:
-    """RSS of this process and all its descendants (Spark's JVM is a child of the driver)."""
+def tree_rss_mb(pid: int | None = None) -> float:
+    """RSS of a process (this one by default) and all its descendants (Spark's JVM is a child
+    of the driver)."""
     import psutil
 
-    me = psutil.Process()
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
     total = 0
-    for process in [me, *me.children(recursive=True)]:
+    for process in processes:
         try:
             total += process.memory_info().rss
         except psutil.NoSuchProcess:  # a child that ended between the listing and the read
@@ -124,9 +136,7 @@ def child(events: int, days: int, engine: str, stage: str) -> dict[str, Any]:
     settings = settings_for(events, days, engine)
     out: dict[str, Any] = {}
     if stage == "join":
-        entity_df = entity_frame(settings, FLOW, SOURCE)
         store.apply(settings)
-        out["labels"] = len(entity_df)
     with peak_tree_rss() as memory:
         started = time.perf_counter()
         if stage == "build":
@@ -136,24 +146,50 @@ def child(events: int, days: int, engine: str, stage: str) -> dict[str, Any]:
             # the path that scales: on Spark the executors write the joined rows and this
             # process streams them into the file (the features never become a frame here)
             path = settings.data_dir / "training" / "engines" / f"{engine}.parquet"
-            write_joined_training_set(settings, entity_df, SERVICE, {"engine": engine}, path)
+            labels = store.Labels(LABELS_SQL, {"events": curated_files(settings)})
+            write_joined_training_set(settings, labels, SERVICE, {"engine": engine}, path)
             out["rows"] = pq.ParquetFile(path).metadata.num_rows
         seconds = time.perf_counter() - started
     return out | {"seconds": round(seconds, 2), "peak_rss_mb": round(memory["peak_mb"], 1)}
 
 
-def run_child(events: int, days: int, engine: str, stage: str, timeout: int) -> dict[str, Any]:
+def run_child(
+    events: int, days: int, engine: str, stage: str, timeout: int, memory_mb: float
+) -> dict[str, Any]:
+    """One stage in a fresh process, stopped (and reported so) when its process tree holds more
+    than `memory_mb` or runs past `timeout` seconds: memory is the limit being measured, and the
+    kernel's OOM killer would pick its victim anywhere on the machine."""
+    import tempfile
+
+    import psutil
+
     cmd = [sys.executable, __file__, "--child", str(events), str(days), engine, stage]
     env = {**os.environ, "AISLE_ENGINE": engine}
-    try:
-        done = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env
-        )
-    except subprocess.TimeoutExpired:
-        return {"error": f"did not finish within {timeout} s"}
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if done.returncode != 0 or not lines:
-        return {"error": f"exit {done.returncode}: {done.stderr.strip()[-600:]}"}
+    started = time.monotonic()
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        process = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, cwd=ROOT, env=env)
+        stopped, peak = None, None
+        while stopped is None and process.poll() is None:
+            held = tree_rss_mb(process.pid)
+            if held > memory_mb:
+                seconds = time.monotonic() - started
+                stopped = f"stopped at {held:,.0f} MB, over the {memory_mb:,.0f} MB limit"
+                stopped += f", after {seconds:.0f} s"
+                peak = held
+            elif time.monotonic() - started > timeout:
+                stopped = f"did not finish within {timeout} s"
+            time.sleep(SAMPLE_S)
+        if stopped:
+            root = psutil.Process(process.pid)
+            for each in [*root.children(recursive=True), root]:
+                each.kill()
+            process.wait()
+            return {"error": stopped} | ({"peak_rss_mb_at_least": round(peak)} if peak else {})
+        out.seek(0), err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    lines = [line for line in stdout.splitlines() if line.startswith("{")]
+    if process.returncode != 0 or not lines:
+        return {"error": f"exit {process.returncode}: {stderr.strip()[-600:]}"}
     return json.loads(lines[-1])
 
 
@@ -186,29 +222,45 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [
         "# The data stage on DuckDB and on Spark (local[*])",
         "",
-        f"Machine: {m['cpu_count']} CPUs, {m['memory_gb']} GB, Python {m['python']}, "
-        f"commit {m['git_commit'][:10]}. Simulator interactions over {report['days']} days; one "
-        "fresh process per row; peak RSS of the driver's process tree (Python + JVM), sampled "
-        f"every {SAMPLE_S} s.",
+        f"Machine: {m['cpu_count']} CPUs, {m['memory_gb']} GB, Python {m['python']}. Simulator "
+        f"interactions over {report['days']} days; one fresh process per row; peak RSS of the "
+        f"driver's process tree (Python + JVM), sampled every {SAMPLE_S} s. Each row names the "
+        "commit it was measured at (a run at new sizes keeps the rows of the others).",
         "",
-        "| engine | events | stage | seconds | peak RSS MB | rows |",
-        "|---|---:|---|---:|---:|---:|",
+        "| engine | events | stage | seconds | peak RSS MB | rows | commit |",
+        "|---|---:|---|---:|---:|---:|---|",
     ]
     for r in report["results"]:
+        head = f"| {r['engine']} | {r['events']:,} | {r['stage']} |"
+        commit = r.get("commit", m["git_commit"][:10])
         if "error" in r:
+            held = r.get("peak_rss_mb_at_least")
             lines.append(
-                f"| {r['engine']} | {r['events']:,} | {r['stage']} | failed: "
-                f"{r['error'][-160:]} | | |"
+                f"{head} failed: {r['error'][-160:]} | {f'> {held:,}' if held else ''} | | "
+                f"{commit} |"
             )
             continue
         rows = r.get("rows", r.get("partitions", ""))
-        lines.append(
-            f"| {r['engine']} | {r['events']:,} | {r['stage']} | {r['seconds']:.1f} | "
-            f"{r['peak_rss_mb']:,.0f} | {rows:,} |"
-        )
+        lines.append(f"{head} {r['seconds']:.1f} | {r['peak_rss_mb']:,.0f} | {rows:,} | {commit} |")
     lines += ["", "| where the lines cross | |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in report["crossings"].items()]
     return "\n".join(lines) + "\n"
+
+
+def kept_results(days: int, sizes: list[int], engines: list[str]) -> list[dict[str, Any]]:
+    """The last report's rows of the sizes and engines not run now (the same days of history):
+    a run at a new size adds its rows to the table rather than replacing it."""
+    from common import RESULTS
+
+    path = RESULTS / "engines.json"
+    if not path.exists():
+        return []
+    last = json.loads(path.read_text())
+    if last.get("days") != days:
+        return []
+    commit = last["machine"]["git_commit"][:10]
+    kept = [r for r in last["results"] if r["events"] not in sizes or r["engine"] not in engines]
+    return [{"commit": commit} | r for r in kept]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -217,6 +269,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--days", type=int, default=182, help="the simulated shop's history")
     p.add_argument("--engines", nargs="+", default=list(ENGINES), choices=ENGINES)
     p.add_argument("--timeout", type=int, default=3600, help="seconds per stage")
+    p.add_argument(
+        "--memory-limit-mb",
+        type=float,
+        default=None,
+        help="stop a stage whose processes hold more (default: 80%% of this machine's memory)",
+    )
     p.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
@@ -224,6 +282,10 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(child(int(events), int(days), engine, stage)))
         return
 
+    import psutil
+
+    memory_mb = args.memory_limit_mb or 0.8 * psutil.virtual_memory().total / 2**20
+    commit = machine()["git_commit"][:10]
     results = []
     for events in args.sizes:
         print(f"preparing {events:,} events ...", flush=True)
@@ -231,10 +293,12 @@ def main(argv: list[str] | None = None) -> None:
         for engine in args.engines:
             for stage in STAGES:  # the join reads the tables the build just wrote
                 print(f"  {engine} {stage} ...", flush=True)
-                row = {"engine": engine, "events": events, "stage": stage}
-                row |= run_child(events, args.days, engine, stage, args.timeout)
+                row = {"engine": engine, "events": events, "stage": stage, "commit": commit}
+                row |= run_child(events, args.days, engine, stage, args.timeout, memory_mb)
                 results.append(row)
                 print(f"    {row}", flush=True)
+    results = kept_results(args.days, args.sizes, args.engines) + results
+    results.sort(key=lambda r: (r["events"], ENGINES.index(r["engine"]), STAGES.index(r["stage"])))
     crossings = {
         f"{stage}: {what}": crossing(results, stage, metric)
         for stage in STAGES

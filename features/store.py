@@ -28,6 +28,7 @@ import pandas as pd
 
 from core.settings import Settings
 
+from .labels import Labels, TrainingSetError, resolve
 from .storage import Interval
 
 if TYPE_CHECKING:
@@ -40,10 +41,6 @@ log = logging.getLogger(__name__)
 REPO_DIR = Path(__file__).parent / "feature_repo"
 PROFILE_FILES = {"local": "feature_store.yaml", "production": "feature_store.production.yaml"}
 ENTITY_KEYS = {"user": "user_id", "item": "item_id", "store": "store_id"}
-
-
-class TrainingSetError(ValueError):
-    """An entity frame the training-set builder cannot use; the message says what to fix."""
 
 
 def _resolved(settings: Settings) -> Settings:
@@ -223,20 +220,21 @@ def _registered_fingerprint(store: FeatureStore) -> str | None:
 
 def training_set(
     settings: Settings,
-    entity_df: pd.DataFrame,
+    labels: pd.DataFrame | Labels,
     service: str = "recommender_v1",
     unknown: Literal["error", "allow"] = "error",
 ) -> pd.DataFrame:
-    """Point-in-time join of a feature service onto `entity_df`.
+    """Point-in-time join of a feature service onto `labels` (`features.labels`: a frame, or a
+    query the engine runs).
 
-    `entity_df` holds the entity keys the service needs (e.g. user_id, item_id) and
+    The labels hold the entity keys the service needs (e.g. user_id, item_id) and
     `event_timestamp`: each row gets the features as they were known at that moment (computed
     from data before it), or nulls when nothing was known yet (a user's first visit).
 
     An id that appears in none of the service's feature tables is almost always a mistake (a
     wrong data set, a typo) and is an error; `unknown="allow"` lets such ids through with nulls.
     """
-    joined = training_job(settings, entity_df, service, unknown).to_df()
+    joined = training_job(settings, labels, service, unknown).to_df()
     # Spark hands the times back as UTC wall times in nanoseconds without a zone, DuckDB as UTC
     # microseconds (both engines' precision): the same frame from either.
     times = pd.to_datetime(joined["event_timestamp"], utc=True)
@@ -246,36 +244,32 @@ def training_set(
 
 def training_job(
     settings: Settings,
-    entity_df: pd.DataFrame,
+    labels: pd.DataFrame | Labels,
     service: str = "recommender_v1",
     unknown: Literal["error", "allow"] = "error",
 ) -> RetrievalJob:
     """The checked, not yet run join of `training_set`: on Spark, `.to_spark_df()` leaves its
-    rows in Spark (`training.training_sets.write_joined_training_set` writes them from there)."""
+    rows in Spark (`training.training_sets.write_joined_training_set` writes them from there),
+    and labels given as a query never leave it either."""
     store = feature_store(settings)
     keys = _service_keys(store, service)
-    _check_entity_frame(entity_df, keys)
     _start_engine(settings)
+    entity_df = resolve(settings, labels, keys)
     if unknown == "error":
         _check_known_ids(settings, store, service, entity_df)
-    frame = entity_df.copy()
-    frame["event_timestamp"] = pd.to_datetime(frame["event_timestamp"], utc=True)
     return store.get_historical_features(
-        entity_df=frame, features=store.get_feature_service(service)
+        entity_df=entity_df, features=store.get_feature_service(service)
     )
 
 
-def _check_known_ids(
-    settings: Settings, store: FeatureStore, service: str, entity_df: pd.DataFrame
-) -> None:
+def _check_known_ids(settings: Settings, store: FeatureStore, service: str, entity_df: Any) -> None:
     checked: set[str] = set()
     for projection in store.get_feature_service(service).feature_view_projections:
         view = store.get_feature_view(projection.name)
         for key in [k for k in view.join_keys if k not in checked]:
             checked.add(key)
-            ids = sorted(set(entity_df[key]))
             files = glob.glob(view.batch_source.path)
-            count, examples = _unknown_ids(settings, files, key, ids) if files else (len(ids), ids)
+            count, examples = _unknown_ids(settings, files, key, entity_df)
             if count:
                 raise TrainingSetError(
                     f"{count} {key} value(s) appear in no {view.name} feature table, "
@@ -285,20 +279,30 @@ def _check_known_ids(
 
 
 def _unknown_ids(
-    settings: Settings, files: list[str], key: str, ids: list[str]
+    settings: Settings, files: list[str], key: str, entity_df: Any
 ) -> tuple[int, list[str]]:
-    """How many of `ids` no feature file holds under `key`, and the first few of them. On Spark
-    the files are read and compared there (an anti-join), so only those few come back here."""
+    """How many of the labels' `key` values no feature file holds, and the first few of them.
+    On Spark the files are read and compared there (an anti-join), so only those few come back
+    here; labels already in Spark (a `Labels` query) are compared where they are."""
     if settings.engine == "spark":
         from .engines.spark import spark_session
 
         spark = spark_session(settings)
-        known = spark.read.parquet(*files).select(key)
-        wanted = spark.createDataFrame([(i,) for i in ids], [key])
-        missing = wanted.join(known, on=key, how="left_anti").distinct()
+        if isinstance(entity_df, pd.DataFrame):
+            wanted = spark.createDataFrame([(i,) for i in sorted(set(entity_df[key]))], [key])
+        else:
+            wanted = entity_df.select(key)
+        if not files:
+            missing = wanted.distinct()
+        else:
+            known = spark.read.parquet(*files).select(key)
+            missing = wanted.join(known, on=key, how="left_anti").distinct()
         return missing.count(), [r[0] for r in missing.orderBy(key).limit(5).collect()]
     import duckdb
 
+    ids = sorted(set(entity_df[key]))
+    if not files:
+        return len(ids), ids
     sql = f'SELECT DISTINCT "{key}" FROM read_parquet($files)'
     with duckdb.connect() as con:
         known = {r[0] for r in con.execute(sql, {"files": files}).fetchall()}
@@ -318,25 +322,6 @@ def _service_keys(store: FeatureStore, service: str) -> list[str]:
         view = store.get_feature_view(projection.name)
         keys += [k for k in view.join_keys if k not in keys]
     return keys
-
-
-def _check_entity_frame(entity_df: pd.DataFrame, keys: list[str]) -> None:
-    missing = [c for c in [*keys, "event_timestamp"] if c not in entity_df]
-    if missing:
-        raise TrainingSetError(f"the entity frame lacks column(s) {', '.join(missing)}")
-    if entity_df.empty:
-        raise TrainingSetError("the entity frame is empty")
-    times = pd.to_datetime(entity_df["event_timestamp"], utc=True, errors="coerce")
-    if times.isna().any():
-        bad = entity_df.index[times.isna()][:5].tolist()
-        raise TrainingSetError(f"event_timestamp is missing or not a time in rows {bad}")
-    for key in keys:
-        if not all(isinstance(v, str) for v in entity_df[key]):
-            raise TrainingSetError(f"{key} must hold strings (ids are strings in Aisle)")
-    duplicated = entity_df.duplicated(subset=[*keys, "event_timestamp"])
-    if duplicated.any():
-        rows = entity_df.index[duplicated][:5].tolist()
-        raise TrainingSetError(f"duplicate entity rows (same keys and time) at {rows}")
 
 
 def materialize(settings: Settings, interval: Interval, flow: str | None = None) -> list[str]:

@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 
 from core.files import write_parquet_atomic, write_with
 from core.settings import Settings
+from features.labels import Labels
 
 TRAINING_SET_FILE = "training_set.parquet"
 METADATA_KEY = b"aisle"
@@ -81,26 +82,26 @@ def write_training_set(frame: pd.DataFrame, metadata: dict[str, Any], path: Path
 
 def write_joined_training_set(
     settings: Settings,
-    entity_df: pd.DataFrame,
+    labels: pd.DataFrame | Labels,
     service: str,
     metadata: dict[str, Any],
     path: Path,
     unknown: Literal["error", "allow"] = "allow",
 ) -> Path:
-    """Write the point-in-time join of `service` onto `entity_df` as a training set (a set whose
+    """Write the point-in-time join of `service` onto `labels` as a training set (a set whose
     rows are the join itself), read back by `read_training_set` like any other.
 
     On Spark the executors write the joined rows (beside `path`: a folder every executor
     reaches, on a cluster) and this process streams their part files into the one training-set
-    file a batch at a time: the joined features never become a frame here, so this process holds
-    the labels alone, however many features each gets. On DuckDB it is the frame
+    file a batch at a time: the joined features never become a frame here, and labels given as a
+    query (`features.labels.Labels`) never leave Spark either. On DuckDB it is the frame
     `features.store.training_set` returns, written by `write_training_set`."""
     from features.store import training_job, training_set
 
     if settings.engine != "spark":
-        frame = training_set(settings, entity_df, service, unknown)
+        frame = training_set(settings, labels, service, unknown)
         return write_training_set(frame, metadata, path)
-    job = training_job(settings, entity_df, service, unknown)
+    job = training_job(settings, labels, service, unknown)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=".parts-") as parts:
         job.to_spark_df().write.mode("overwrite").parquet(parts)

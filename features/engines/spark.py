@@ -19,7 +19,7 @@ from . import used_params
 from .sql import to_spark
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
 
 def spark_conf(settings: Settings) -> dict[str, str]:
@@ -74,5 +74,9 @@ class SparkEngine:
             raise ValueError(f"view {view!r}: no files and no schema")
         frame.createOrReplaceTempView(view)
 
+    def frame(self, sql: str, params: dict[str, Any] | None = None) -> DataFrame:
+        """`sql`'s rows left in Spark (nothing is computed until they are used)."""
+        return self.spark.sql(to_spark(sql), args=used_params(sql, params))
+
     def query(self, sql: str, params: dict[str, Any] | None = None) -> pa.Table:
-        return self.spark.sql(to_spark(sql), args=used_params(sql, params)).toArrow()
+        return self.frame(sql, params).toArrow()

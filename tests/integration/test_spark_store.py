@@ -151,7 +151,10 @@ def test_spark_materialises_what_duckdb_materialises(engines):
 
 
 def test_spark_writes_a_training_set_without_collecting_it(engines, monkeypatch, tmp_path):
-    from pyspark.sql import DataFrame
+    """The path that scales: labels given as a query stay in Spark (never uploaded from a frame
+    here), the joined rows are written by the executors (never collected); the file equals
+    DuckDB's from the same labels as a frame."""
+    from pyspark.sql import DataFrame, SparkSession
 
     from training.training_sets import read_training_set, write_joined_training_set
 
@@ -167,13 +170,19 @@ def test_spark_writes_a_training_set_without_collecting_it(engines, monkeypatch,
     duck = write_joined_training_set(
         engines["duckdb"], entity_df, "pricing_v1", metadata, tmp_path / "duckdb.parquet"
     )
+    files = sorted((engines["spark"].curated_dir / "orange_juice" / "sales").glob("date=*/*"))
+    labels = store.Labels(
+        "SELECT item_id, store_id, CAST(week_start AS TIMESTAMP) AS event_timestamp FROM weeks",
+        {"weeks": files},
+    )
 
-    def collected(self, *args, **kwargs):
-        raise AssertionError("the joined rows were collected into the driver")
+    def through_the_driver(self, *args, **kwargs):
+        raise AssertionError("rows went through the driver")
 
-    monkeypatch.setattr(DataFrame, "toPandas", collected)
+    monkeypatch.setattr(DataFrame, "toPandas", through_the_driver)
+    monkeypatch.setattr(SparkSession, "createDataFrame", through_the_driver)
     spark = write_joined_training_set(
-        engines["spark"], entity_df, "pricing_v1", metadata, tmp_path / "spark.parquet"
+        engines["spark"], labels, "pricing_v1", metadata, tmp_path / "spark.parquet"
     )
     assert spark.is_file()  # one file, as the readers expect
     (spark_frame, spark_metadata), (duck_frame, duck_metadata) = map(

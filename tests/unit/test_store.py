@@ -184,7 +184,7 @@ def test_a_later_event_never_reaches_an_earlier_label(featured, land_raw):
     [
         (
             pd.DataFrame({"user_id": ["u1"], "item_id": ["i1"]}),
-            r"lacks column\(s\) event_timestamp",
+            r"lack column\(s\) event_timestamp",
         ),
         (
             pd.DataFrame({"user_id": ["u1"], "item_id": ["i1"], "event_timestamp": [None]}),
@@ -202,7 +202,7 @@ def test_a_later_event_never_reaches_an_earlier_label(featured, land_raw):
                     "event_timestamp": ["2024-03-05"] * 2,
                 }
             ),
-            "duplicate entity rows",
+            "duplicate label rows",
         ),
         (pd.DataFrame({"user_id": [], "item_id": [], "event_timestamp": []}), "empty"),
     ],
@@ -210,6 +210,53 @@ def test_a_later_event_never_reaches_an_earlier_label(featured, land_raw):
 def test_bad_entity_frames_are_clear_errors(featured, frame, message):
     with pytest.raises(store.TrainingSetError, match=message):
         store.training_set(featured, frame)
+
+
+def _curated_files(settings) -> list:
+    return sorted((settings.curated_dir / "shop" / "interactions").glob("date=*/part-0.parquet"))
+
+
+@ON_BOTH_ENGINES
+def test_labels_given_as_a_query_join_as_the_same_frame_does(featured):
+    """`store.Labels`: the engine computes the labels (on Spark they never reach this process);
+    the training set is the one the same labels as a frame give."""
+    sql = (
+        'SELECT user_id, item_id, max("timestamp") + INTERVAL 1 HOUR AS event_timestamp '
+        "FROM events WHERE event_type = $kind GROUP BY user_id, item_id"
+    )
+    labels = store.Labels(sql, {"events": _curated_files(featured)}, {"kind": "view"})
+    from_query = store.training_set(featured, labels)
+
+    events = _curated(featured)
+    views = events[events.event_type == "view"]
+    frame = views.groupby(["user_id", "item_id"], as_index=False).timestamp.max()
+    frame["event_timestamp"] = frame.pop("timestamp") + pd.Timedelta(hours=1)
+    from_frame = store.training_set(featured, frame)
+    assert len(from_query) == len(frame) > 20
+    order = ["user_id", "item_id", "event_timestamp"]
+    pd.testing.assert_frame_equal(
+        from_query.sort_values(order, ignore_index=True),
+        from_frame.sort_values(order, ignore_index=True),
+    )
+
+
+BAD_LABEL_QUERIES = [
+    ("SELECT user_id, item_id FROM events", r"lack column\(s\) event_timestamp"),
+    ('SELECT user_id, 7 AS item_id, "timestamp" AS event_timestamp FROM events', "strings"),
+    ("SELECT user_id, item_id, NULL::TIMESTAMP AS event_timestamp FROM events", "missing"),
+    ("SELECT 'u1' AS user_id, 'i1' AS item_id, DATE '2024-03-05' + INTERVAL 1 HOUR "
+     "AS event_timestamp FROM events", "duplicate"),
+    ('SELECT user_id, item_id, "timestamp" AS event_timestamp FROM events WHERE 1 = 0', "empty"),
+]  # fmt: skip
+
+
+@ON_BOTH_ENGINES
+def test_bad_label_queries_are_the_same_clear_errors(featured):
+    """One store for all the cases (on Spark the checks are Spark jobs of their own)."""
+    for sql, message in BAD_LABEL_QUERIES:
+        labels = store.Labels(sql, {"events": _curated_files(featured)})
+        with pytest.raises(store.TrainingSetError, match=message):
+            store.training_set(featured, labels)
 
 
 def test_unknown_entities_are_an_error_or_nulls_when_allowed(featured):
