@@ -216,10 +216,10 @@ def _curated_files(settings) -> list:
     return sorted((settings.curated_dir / "shop" / "interactions").glob("date=*/part-0.parquet"))
 
 
-@ON_BOTH_ENGINES
 def test_labels_given_as_a_query_join_as_the_same_frame_does(featured):
-    """`store.Labels`: the engine computes the labels (on Spark they never reach this process);
-    the training set is the one the same labels as a frame give."""
+    """`store.Labels`: the engine computes the labels; the training set is the one the same
+    labels as a frame give. (On Spark, where they never reach this process:
+    tests/integration/test_spark_store.py's written training set.)"""
     sql = (
         'SELECT user_id, item_id, max("timestamp") + INTERVAL 1 HOUR AS event_timestamp '
         "FROM events WHERE event_type = $kind GROUP BY user_id, item_id"
