@@ -200,6 +200,15 @@ def crossing(rows: list[dict[str, Any]], stage: str, metric: str) -> str:
     """Where Spark's line crosses DuckDB's for one stage and metric, in events."""
     by = {(r["engine"], r["events"]): r for r in rows if r["stage"] == stage and "error" not in r}
     sizes = sorted(n for n in {e for _, e in by} if ("duckdb", n) in by and ("spark", n) in by)
+    beyond = sorted(
+        r["events"]
+        for r in rows
+        if r["stage"] == stage and r["engine"] == "duckdb" and "peak_rss_mb_at_least" in r
+        and ("spark", r["events"]) in by
+    )  # fmt: skip
+    if beyond:  # DuckDB stopped over the memory limit where Spark finished
+        ran = f"; both ran up to {sizes[-1]:,}" if sizes else ""
+        return f"from {beyond[0]:,} events only Spark finishes (DuckDB over the memory limit){ran}"
     if not sizes:
         return "n/a (no size ran on both engines)"
     gap = [by["duckdb", n][metric] - by["spark", n][metric] for n in sizes]  # > 0: Spark lower
@@ -215,6 +224,14 @@ def crossing(rows: list[dict[str, Any]], stage: str, metric: str) -> str:
         return f"no crossing up to {sizes[-1]:,} events, and the gap is not closing"
     n0, n1, g0, g1 = sizes[-2], sizes[-1], gap[-2], gap[-1]
     return f"≈ {n1 + (n1 - n0) * (-g1) / (g1 - g0):,.0f} events (extrapolated linearly)"
+
+
+def crossings(results: list[dict[str, Any]]) -> dict[str, str]:
+    return {
+        f"{stage}: {what}": crossing(results, stage, metric)
+        for stage in STAGES
+        for what, metric in (("peak memory", "peak_rss_mb"), ("time", "seconds"))
+    }
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -276,7 +293,15 @@ def main(argv: list[str] | None = None) -> None:
         help="stop a stage whose processes hold more (default: 80%% of this machine's memory)",
     )
     p.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    p.add_argument("--render", action="store_true", help="rewrite the report from its JSON only")
     args = p.parse_args(argv)
+    if args.render:
+        from common import RESULTS
+
+        report = json.loads((RESULTS / "engines.json").read_text())
+        report["crossings"] = crossings(report["results"])
+        write_results("engines", report, markdown(report))
+        return
     if args.child:
         events, days, engine, stage = args.child
         print(json.dumps(child(int(events), int(days), engine, stage)))
@@ -299,12 +324,12 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"    {row}", flush=True)
     results = kept_results(args.days, args.sizes, args.engines) + results
     results.sort(key=lambda r: (r["events"], ENGINES.index(r["engine"]), STAGES.index(r["stage"])))
-    crossings = {
-        f"{stage}: {what}": crossing(results, stage, metric)
-        for stage in STAGES
-        for what, metric in (("peak memory", "peak_rss_mb"), ("time", "seconds"))
+    report = {
+        "machine": machine(),
+        "days": args.days,
+        "results": results,
+        "crossings": crossings(results),
     }
-    report = {"machine": machine(), "days": args.days, "results": results, "crossings": crossings}
     write_results("engines", report, markdown(report))
 
 

@@ -253,8 +253,8 @@ def training_job(
     and labels given as a query never leave it either."""
     store = feature_store(settings)
     keys = _service_keys(store, service)
+    entity_df = resolve(settings, labels, keys)  # a bad frame is an error before Spark starts
     _start_engine(settings)
-    entity_df = resolve(settings, labels, keys)
     if unknown == "error":
         _check_known_ids(settings, store, service, entity_df)
     return store.get_historical_features(
