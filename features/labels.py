@@ -55,24 +55,17 @@ def resolve(settings: Settings, labels: pd.DataFrame | Labels, keys: list[str]) 
         frame = labels.copy()
         frame["event_timestamp"] = pd.to_datetime(frame["event_timestamp"], utc=True)
         return frame
-    if settings.engine == "spark":
-        from .engines.spark import SparkEngine
+    from .engines import open_engine
+    from .engines.spark import SparkEngine
 
-        engine = SparkEngine(settings)
+    with open_engine(settings) as engine:
         for view, files in labels.views.items():
             engine.register(view, list(files))
-        spark_frame = engine.frame(labels.sql, dict(labels.params))
-        check_spark_frame(spark_frame, keys)
-        return spark_frame
-    from .engines.duck import DuckEngine
-
-    duck = DuckEngine()
-    try:
-        for view, files in labels.views.items():
-            duck.register(view, list(files))
-        table = duck.query(labels.sql, dict(labels.params))
-    finally:
-        duck.close()
+        if isinstance(engine, SparkEngine):  # the rows stay there; the checks are Spark jobs
+            spark_frame = engine.frame(labels.sql, dict(labels.params))
+            check_spark_frame(spark_frame, keys)
+            return spark_frame
+        table = engine.query(labels.sql, dict(labels.params))
     return resolve(settings, table.to_pandas(), keys)
 
 
