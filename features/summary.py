@@ -23,6 +23,7 @@ class TableTotals:
     curated: int = 0
     quarantined: int = 0
     duplicates: int = 0
+    purchases_without_price: int = 0  # curated, kept: price features read them as missing
     reconciles: bool = True
     snapshot: bool = False
 
@@ -38,10 +39,10 @@ def zone_summary(settings: Settings) -> list[TableTotals]:
         t.runs += 1
         t.first = min(t.first or day, day)
         t.last = max(t.last, day)
-        for name in ("rows_in", "curated", "quarantined", "duplicates"):
+        for name in ("rows_in", "curated", "quarantined", "duplicates", "purchases_without_price"):
             # Paths are sorted by date, so a snapshot ends with its latest counts.
             before = 0 if snapshot else getattr(t, name)
-            setattr(t, name, before + int(run[name]))
+            setattr(t, name, before + int(run.get(name, 0)))  # older runs lack the last
         t.reconciles &= bool(run["reconciles"])
     return list(totals.values())
 

@@ -9,7 +9,9 @@ Recommendations (`attribute_recommendations`), one row per answer:
     purchased    one bought within `purchase_window`
     clicks, carts, purchases   how many of the recommended items were viewed, carted, bought
                  (the experiments' metrics: a shopper's sum over the answers they were shown)
-    revenue      price x quantity (1 when not given) of the recommended items bought
+    revenue      price x quantity (1 when not given) of the recommended items bought; NaN when
+                 one of them was bought without a price (the shop's events name none: its
+                 revenue is unknown, not 0)
 
 An event is credited to the answer it names (`request_id`, when that answer showed its item);
 an event without one goes to the latest answer before it, inside the window, that showed the
@@ -98,11 +100,9 @@ def attribute_recommendations(
     per_item = hits.drop_duplicates(["request_id", "item_id", "kind"])
     counts = per_item.groupby(["request_id", "kind"]).size().unstack(fill_value=0)
     bought = hits[hits["kind"] == "purchased"]
-    revenue = (
-        (bought["price"].fillna(0) * bought["quantity"].fillna(1))
-        .groupby(bought["request_id"])
-        .sum()
-    )
+    paid = bought["price"] * bought["quantity"].fillna(1)
+    revenue = paid.fillna(0.0).groupby(bought["request_id"]).sum()
+    revenue[paid.isna().groupby(bought["request_id"]).any()] = np.nan
     out = out.set_index("request_id")
     for kind, count in COUNTS.items():
         if kind in counts:
@@ -142,7 +142,8 @@ def _credit(shown: pd.DataFrame, events: pd.DataFrame, window: timedelta) -> pd.
 
 def summarise(outcomes: pd.DataFrame) -> pd.DataFrame:
     """Per model, version, colour and arm: answers, click-through, cart and purchase rates,
-    revenue per answer."""
+    revenue and revenue per answer (over the answers whose revenue is known; revenue_unknown
+    counts those that led to a purchase without a price)."""
     keys = [g for g in GROUPS if g in outcomes]
     frame = outcomes.assign(**{k: outcomes[k].fillna("") for k in keys})
     grouped = frame.groupby(keys, dropna=False)
@@ -154,6 +155,7 @@ def summarise(outcomes: pd.DataFrame) -> pd.DataFrame:
             "purchase_rate": grouped["purchased"].mean(),
             "revenue_per_answer": grouped["revenue"].mean(),
             "revenue": grouped["revenue"].sum().astype(np.float64),
+            "revenue_unknown": grouped["revenue"].agg(lambda r: int(r.isna().sum())),
         }
     ).reset_index()
 

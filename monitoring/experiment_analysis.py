@@ -16,7 +16,8 @@ ended_at, control/treatment colours and versions, guardrail_metrics.
   profit. A unit's value at a look is its sum over the exposures up to it.
 * **CUPED covariate**: each unit's same metric over `pre_period_days` before the start (every
   answer of the model then, whatever arm or experiment; 0 for a unit with none, and for a quote
-  whose profit is unknown: the covariate only has to be independent of the arm).
+  whose profit or an answer whose revenue is unknown: the covariate only has to be independent
+  of the arm). An exposure whose metric is unknown stops the analysis with a clear error.
 * **Looks**: every midnight UTC after the start until now (the end, for an ended experiment),
   and now; or the times given.
 
@@ -151,14 +152,21 @@ def _units(model: str, outcomes: pd.DataFrame) -> pd.Series:
     return shelves.astype(object).where(named)
 
 
+UNKNOWN_BECAUSE = {
+    "profit": "a quote that sold without a cost in its request has no profit: the answer log "
+    "keeps the request's cost only); judge it on units or revenue instead",
+    "revenue": "a recommendation whose shopper bought an item without a price has no revenue: "
+    "the shop's events name none); judge it on purchases instead",
+}
+
+
 def _require_known(exposures: pd.DataFrame, metrics: list[str], experiment_id: str) -> None:
     for name in metrics:
         missing = int(exposures[name].isna().sum())
         if missing:
             raise ValueError(
                 f"experiment {experiment_id}: {missing} answer(s) have no {name} "
-                "(a quote that sold without a cost in its request has no profit: the answer "
-                "log keeps the request's cost only); judge it on units or revenue instead"
+                f"({UNKNOWN_BECAUSE.get(name, 'its outcome is unknown)')}"
             )
 
 

@@ -148,6 +148,8 @@ def replay_command(
         f"{totals['curated']:,} curated, {totals['quarantined']:,} quarantined, "
         f"{totals['duplicates']:,} duplicates"
     )
+    if totals["purchases_without_price"]:  # kept; price features read them as missing
+        console.print(f"  {totals['purchases_without_price']:,} curated purchases have no price")
 
 
 def _replay(
@@ -163,7 +165,8 @@ def _replay(
     except (FileNotFoundError, ValueError) as exc:
         raise _fail(str(exc)) from None
     log_path = airflow_env.airflow_home(settings) / "logs" / f"replay_{flow}.log"
-    totals = dict.fromkeys(("runs", "rows_in", "curated", "quarantined", "duplicates"), 0)
+    counted = ("rows_in", "curated", "quarantined", "duplicates", "purchases_without_price")
+    totals = dict.fromkeys(("runs", *counted), 0)
     with replay.output_to(log_path) as terminal:
         progress = Progress(
             TextColumn("[bold]{task.description}"),
@@ -181,8 +184,8 @@ def _replay(
                 totals["runs"] += 1
                 for s in run.summaries:
                     if s["table"] == flow:
-                        for key in ("rows_in", "curated", "quarantined", "duplicates"):
-                            totals[key] += int(s[key])
+                        for key in counted:
+                            totals[key] += int(s.get(key, 0))
                 progress.update(bar, advance=1, last=f"{run.interval.key} {run.state}")
 
             try:
@@ -234,6 +237,12 @@ def summary(data_dir: DataDir = None) -> None:
             "[green]yes[/green]" if r.reconciles else "[red]NO[/red]",
         )
     console.print(table)
+    for r in rows:
+        if r.purchases_without_price:
+            console.print(
+                f"  {r.dataset}/{r.table}: {r.purchases_without_price:,} curated purchases have no "
+                "price (kept: price features read them as missing, their revenue is unknown)"
+            )
     features = feature_summary(settings)
     if features:
         table = Table(

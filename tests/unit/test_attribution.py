@@ -85,6 +85,23 @@ def test_the_summary_is_per_version_and_arm(outcomes):
     assert summary.loc["2", "add_to_cart_rate"] == 1.0
 
 
+def test_a_purchase_without_a_price_leaves_the_revenue_unknown_not_zero():
+    answers = pd.DataFrame([answer("r1", 0, "u1", ["a", "b"]), answer("r2", 0, "u2", ["a"])])
+    events = pd.DataFrame(
+        [
+            event(60, "u1", "a", kind="purchase", price=2.0, quantity=1),
+            event(61, "u1", "b", kind="purchase", price=None, quantity=1),  # the export has none
+            event(60, "u2", "a", kind="purchase", price=4.0, quantity=2),
+        ]
+    )
+    found = attribute_recommendations(answers, events).set_index("request_id")
+    assert found.loc["r1", "purchases"] == 2 and np.isnan(found.loc["r1", "revenue"])
+    assert found.loc["r2", "revenue"] == 8.0
+    summary = summarise(found.reset_index()).iloc[0]
+    # the mean and sum are over the known revenue; the unknown one is counted, not zeroed
+    assert summary[["revenue", "revenue_per_answer", "revenue_unknown"]].tolist() == [8.0, 8.0, 1]
+
+
 def test_no_events_leave_every_answer_without_outcome():
     answers = pd.DataFrame([answer("r1", 0, "u1", ["a"])])
     empty = pd.DataFrame(columns=["timestamp", "user_id", "item_id", "event_type"])

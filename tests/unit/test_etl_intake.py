@@ -21,6 +21,7 @@ from features.feature_tables import build_feature_tables
 from features.reading import RawFileError
 from features.storage import Interval, stream_partition_dir
 from features.stream.zones import EVENT_SCHEMA
+from features.summary import zone_summary
 
 WEEK = Interval.parse("2024-03-01", "2024-03-08")
 D = Interval.parse("2024-03-07", "2024-03-08")
@@ -55,6 +56,10 @@ def test_a_priceless_order_log_is_mapped_curated_and_counted(settings, land_raw)
     assert (summary.rows_in, summary.curated, summary.quarantined) == (5, 4, 1)
     assert summary.quarantined_by_reason == {"empty_row": 1}
     assert summary.purchases_without_price == 4
+    # `aisle data summary` reads them from the run records
+    assert {t.table: t.purchases_without_price for t in zone_summary(settings)} == {
+        "interactions": 4
+    }
     assert summary.dropped_columns == {summary.raw_files[0]: ["store"]}
     curated = pd.concat(pd.read_parquet(p) for p in summary.curated_partitions)
     assert curated["event_type"].tolist() == ["purchase"] * 4

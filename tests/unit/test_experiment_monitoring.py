@@ -193,6 +193,25 @@ def test_a_strong_effect_is_promoted_and_reported(settings):
     assert [a.path for a in client.list_artifacts(run.info.run_id, "report")] == ["report/e7.html"]
 
 
+def test_an_experiment_on_revenue_refuses_answers_whose_revenue_is_unknown(settings):
+    start = datetime(2026, 6, 1, 6, tzinfo=UTC)
+    frame = exposures("e9", start)
+    frame.loc[frame["experiment"].notna(), "revenue"] = 5.0
+    frame.loc[frame.index[-1], "revenue"] = np.nan  # an item bought without a price
+    write_outcomes(settings, frame)
+    experiment = {
+        "id": "e9", "model": "recommender", "control": "blue", "treatment": "green",
+        "share": 0.5, "metric": "revenue", "control_version": "1", "treatment_version": "2",
+        "guardrail_metrics": [], "started_at": start.timestamp(), "status": "ended",
+        "ended_at": (start + timedelta(days=3)).timestamp(), "ended_reason": "test",
+    }  # fmt: skip
+    with pytest.raises(ValueError, match=r"1 answer\(s\) have no revenue .*judge it on purchases"):
+        analyse_experiment(settings, experiment, write=False)
+    # the same exposures judged on purchases are analysed
+    on_purchases = analyse_experiment(settings, {**experiment, "metric": "purchases"}, write=False)
+    assert on_purchases.units["control"] + on_purchases.units["treatment"] == 300
+
+
 def shelves(experiment_id, start, cost=1.0, n_items=40, seed=2):
     """A pricing experiment's quotes: 40 items x 3 stores, two quotes a day for three days; the
     treatment's quotes earn 3 units of profit more than the control's (a known, strong effect)."""
