@@ -16,11 +16,17 @@ with AISLE_ENGINE set:
 
 Each is timed around the stage only, and its peak memory is that of the driver's process tree:
 the Python process and its children (Spark's JVM), their RSS summed every 0.2 s by a thread.
+Spark's shuffle and spill files go to a scratch folder of the stage's own (SPARK_LOCAL_DIRS),
+whose peak size is reported too (`peak_scratch_gb`) and which is removed after the stage. A
+stage is stopped, and reported with the peak memory it had reached, when its processes hold
+more than `--memory-limit-mb`, when the disk has less than `--disk-reserve-gb` free, or after
+`--timeout` seconds.
 The report states where the engines' lines cross (interpolated between sizes, or extrapolated
 from the two largest where they do not cross within the run).
 
     .venv/bin/python benchmarks/engines.py                            # 1M and 10M events
     .venv/bin/python benchmarks/engines.py --sizes 20000 --days 14    # a smoke run
+    .venv/bin/python benchmarks/engines.py --sizes 50000000 --days 28 --engines spark --stages join
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -35,6 +42,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 from common import ROOT, WORK, machine, provide_sources, write_results
@@ -153,47 +161,86 @@ def child(events: int, days: int, engine: str, stage: str) -> dict[str, Any]:
     return out | {"seconds": round(seconds, 2), "peak_rss_mb": round(memory["peak_mb"], 1)}
 
 
+def folder_gb(folder: Path) -> float:
+    """The size of the files under `folder` (files that vanish while it is read count 0)."""
+    total = 0
+    for path in folder.rglob("*"):
+        try:
+            total += path.stat().st_size if path.is_file() else 0
+        except FileNotFoundError:
+            continue
+    return total / 2**30
+
+
 def run_child(
-    events: int, days: int, engine: str, stage: str, timeout: int, memory_mb: float
+    events: int, days: int, engine: str, stage: str, limits: argparse.Namespace
 ) -> dict[str, Any]:
     """One stage in a fresh process, stopped (and reported so) when its process tree holds more
-    than `memory_mb` or runs past `timeout` seconds: memory is the limit being measured, and the
-    kernel's OOM killer would pick its victim anywhere on the machine."""
+    than `limits.memory_mb`, when the disk keeps less than `limits.disk_reserve_gb` free, or past
+    `limits.timeout` seconds: memory is the limit being measured, the kernel's OOM killer would
+    pick its victim anywhere on the machine, and a full disk stops everything on it."""
     import tempfile
 
     import psutil
 
     cmd = [sys.executable, __file__, "--child", str(events), str(days), engine, stage]
-    env = {**os.environ, "AISLE_ENGINE": engine}
+    scratch = WORK / "engines" / "scratch" / f"{events}-{engine}-{stage}"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    env = {**os.environ, "AISLE_ENGINE": engine, "SPARK_LOCAL_DIRS": str(scratch)}
     started = time.monotonic()
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        process = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, cwd=ROOT, env=env)
-        stopped, peak = None, None
-        while stopped is None and process.poll() is None:
-            held = tree_rss_mb(process.pid)
-            if held > memory_mb:
+    peak_mb, peak_scratch, checked = 0.0, 0.0, 0.0
+    try:
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            process = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, cwd=ROOT, env=env)
+            stopped, stopped_by = None, None
+            while stopped is None and process.poll() is None:
                 seconds = time.monotonic() - started
-                stopped = f"stopped at {held:,.0f} MB, over the {memory_mb:,.0f} MB limit"
-                stopped += f", after {seconds:.0f} s"
-                peak = held
-            elif time.monotonic() - started > timeout:
-                stopped = f"did not finish within {timeout} s"
-            time.sleep(SAMPLE_S)
-        if stopped:
-            root = psutil.Process(process.pid)
-            for each in [*root.children(recursive=True), root]:
-                each.kill()
-            process.wait()
-            return {"error": stopped} | ({"peak_rss_mb_at_least": round(peak)} if peak else {})
-        out.seek(0), err.seek(0)
-        stdout, stderr = out.read(), err.read()
+                held = tree_rss_mb(process.pid)
+                peak_mb = max(peak_mb, held)
+                if seconds - checked >= 2:  # walking the scratch folder costs more than RSS
+                    checked = seconds
+                    peak_scratch = max(peak_scratch, folder_gb(scratch))
+                    free_gb = shutil.disk_usage(scratch).free / 2**30
+                    if free_gb < limits.disk_reserve_gb:
+                        stopped_by = "disk"
+                        stopped = f"stopped with {free_gb:.1f} GB of disk left (Spark's scratch "
+                        stopped += f"held {peak_scratch:.1f} GB), after {seconds:.0f} s"
+                if held > limits.memory_mb:
+                    stopped_by = "memory"
+                    stopped = f"stopped at {held:,.0f} MB, over the {limits.memory_mb:,.0f} MB "
+                    stopped += f"limit, after {seconds:.0f} s"
+                elif seconds > limits.timeout:
+                    stopped_by = "time"
+                    stopped = f"did not finish within {limits.timeout} s"
+                time.sleep(SAMPLE_S)
+            if stopped:
+                root = psutil.Process(process.pid)
+                for each in [*root.children(recursive=True), root]:
+                    each.kill()
+                process.wait()
+                return {
+                    "error": stopped,
+                    "stopped_by": stopped_by,
+                    "peak_rss_mb_at_least": round(peak_mb),
+                    "peak_scratch_gb": round(peak_scratch, 1),
+                }
+            out.seek(0), err.seek(0)
+            stdout, stderr = out.read(), err.read()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)  # a killed JVM leaves its shuffle files
     lines = [line for line in stdout.splitlines() if line.startswith("{")]
     if process.returncode != 0 or not lines:
         return {"error": f"exit {process.returncode}: {stderr.strip()[-600:]}"}
-    return json.loads(lines[-1])
+    return json.loads(lines[-1]) | {"peak_scratch_gb": round(peak_scratch, 1)}
 
 
 # --- parent: prepare, run, report ----------------------------------------------------------------
+
+
+def stopped_by(row: dict[str, Any]) -> str | None:
+    """Why a stage was stopped: memory, disk or time (rows from before the field: memory)."""
+    return row.get("stopped_by", "memory" if "peak_rss_mb_at_least" in row else None)
 
 
 def crossing(rows: list[dict[str, Any]], stage: str, metric: str) -> str:
@@ -203,7 +250,7 @@ def crossing(rows: list[dict[str, Any]], stage: str, metric: str) -> str:
     beyond = sorted(
         r["events"]
         for r in rows
-        if r["stage"] == stage and r["engine"] == "duckdb" and "peak_rss_mb_at_least" in r
+        if r["stage"] == stage and r["engine"] == "duckdb" and stopped_by(r) == "memory"
         and ("spark", r["events"]) in by
     )  # fmt: skip
     if beyond:  # DuckDB stopped over the memory limit where Spark finished
@@ -242,31 +289,40 @@ def markdown(report: dict[str, Any]) -> str:
         f"Machine: {m['cpu_count']} CPUs, {m['memory_gb']} GB, Python {m['python']}. Simulator "
         f"interactions over {report['days']} days; one fresh process per row; peak RSS of the "
         f"driver's process tree (Python + JVM), sampled every {SAMPLE_S} s. Each row names the "
-        "commit it was measured at (a run at new sizes keeps the rows of the others).",
+        "commit it was measured at (a run at new sizes keeps the rows of the others). Spark "
+        "scratch: the peak size of the stage's shuffle and spill files (SPARK_LOCAL_DIRS; "
+        "blank in rows measured before it was). A stage is stopped when its processes hold "
+        "over 80 % of the memory or the disk runs low (≥: the peak it had reached).",
         "",
-        "| engine | events | stage | seconds | peak RSS MB | rows | commit |",
-        "|---|---:|---|---:|---:|---:|---|",
+        "| engine | events | stage | seconds | peak RSS MB | Spark scratch GB | rows | commit |",
+        "|---|---:|---|---:|---:|---:|---:|---|",
     ]
     for r in report["results"]:
         head = f"| {r['engine']} | {r['events']:,} | {r['stage']} |"
         commit = r.get("commit", m["git_commit"][:10])
+        scratch = r.get("peak_scratch_gb", "") if r["engine"] == "spark" else ""
         if "error" in r:
             held = r.get("peak_rss_mb_at_least")
             lines.append(
-                f"{head} failed: {r['error'][-160:]} | {f'> {held:,}' if held else ''} | | "
-                f"{commit} |"
+                f"{head} failed: {r['error'][-160:]} | {f'≥ {held:,}' if held else ''} | "
+                f"{scratch} | | {commit} |"
             )
             continue
         rows = r.get("rows", r.get("partitions", ""))
-        lines.append(f"{head} {r['seconds']:.1f} | {r['peak_rss_mb']:,.0f} | {rows:,} | {commit} |")
+        lines.append(
+            f"{head} {r['seconds']:.1f} | {r['peak_rss_mb']:,.0f} | {scratch} | {rows:,} | "
+            f"{commit} |"
+        )
     lines += ["", "| where the lines cross | |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in report["crossings"].items()]
     return "\n".join(lines) + "\n"
 
 
-def kept_results(days: int, sizes: list[int], engines: list[str]) -> list[dict[str, Any]]:
-    """The last report's rows of the sizes and engines not run now (the same days of history):
-    a run at a new size adds its rows to the table rather than replacing it."""
+def kept_results(
+    days: int, sizes: list[int], engines: list[str], stages: list[str]
+) -> list[dict[str, Any]]:
+    """The last report's rows of the sizes, engines and stages not run now (the same days of
+    history): a run at a new size adds its rows to the table rather than replacing it."""
     from common import RESULTS
 
     path = RESULTS / "engines.json"
@@ -276,7 +332,11 @@ def kept_results(days: int, sizes: list[int], engines: list[str]) -> list[dict[s
     if last.get("days") != days:
         return []
     commit = last["machine"]["git_commit"][:10]
-    kept = [r for r in last["results"] if r["events"] not in sizes or r["engine"] not in engines]
+    kept = [
+        r
+        for r in last["results"]
+        if r["events"] not in sizes or r["engine"] not in engines or r["stage"] not in stages
+    ]
     return [{"commit": commit} | r for r in kept]
 
 
@@ -285,12 +345,25 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--sizes", nargs="+", type=int, default=[1_000_000, 10_000_000])
     p.add_argument("--days", type=int, default=182, help="the simulated shop's history")
     p.add_argument("--engines", nargs="+", default=list(ENGINES), choices=ENGINES)
+    p.add_argument(
+        "--stages",
+        nargs="+",
+        default=list(STAGES),
+        choices=STAGES,
+        help="the join reads the tables a build wrote: run it alone only after one",
+    )
     p.add_argument("--timeout", type=int, default=3600, help="seconds per stage")
     p.add_argument(
         "--memory-limit-mb",
         type=float,
         default=None,
         help="stop a stage whose processes hold more (default: 80%% of this machine's memory)",
+    )
+    p.add_argument(
+        "--disk-reserve-gb",
+        type=float,
+        default=5.0,
+        help="stop a stage when the disk has less free (Spark's shuffle files can fill it)",
     )
     p.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     p.add_argument("--render", action="store_true", help="rewrite the report from its JSON only")
@@ -309,20 +382,20 @@ def main(argv: list[str] | None = None) -> None:
 
     import psutil
 
-    memory_mb = args.memory_limit_mb or 0.8 * psutil.virtual_memory().total / 2**20
+    args.memory_mb = args.memory_limit_mb or 0.8 * psutil.virtual_memory().total / 2**20
     commit = machine()["git_commit"][:10]
     results = []
     for events in args.sizes:
         print(f"preparing {events:,} events ...", flush=True)
         prepare(events, args.days)
         for engine in args.engines:
-            for stage in STAGES:  # the join reads the tables the build just wrote
+            for stage in [s for s in STAGES if s in args.stages]:  # the build before the join
                 print(f"  {engine} {stage} ...", flush=True)
                 row = {"engine": engine, "events": events, "stage": stage, "commit": commit}
-                row |= run_child(events, args.days, engine, stage, args.timeout, memory_mb)
+                row |= run_child(events, args.days, engine, stage, args)
                 results.append(row)
                 print(f"    {row}", flush=True)
-    results = kept_results(args.days, args.sizes, args.engines) + results
+    results = kept_results(args.days, args.sizes, args.engines, args.stages) + results
     results.sort(key=lambda r: (r["events"], ENGINES.index(r["engine"]), STAGES.index(r["stage"])))
     report = {
         "machine": machine(),
