@@ -148,8 +148,7 @@ def replay_command(
         f"{totals['curated']:,} curated, {totals['quarantined']:,} quarantined, "
         f"{totals['duplicates']:,} duplicates"
     )
-    if totals["purchases_without_price"]:  # kept; price features read them as missing
-        console.print(f"  {totals['purchases_without_price']:,} curated purchases have no price")
+    _print_priceless(totals["purchases_without_price"])
 
 
 def _replay(
@@ -238,11 +237,7 @@ def summary(data_dir: DataDir = None) -> None:
         )
     console.print(table)
     for r in rows:
-        if r.purchases_without_price:
-            console.print(
-                f"  {r.dataset}/{r.table}: {r.purchases_without_price:,} curated purchases have no "
-                "price (kept: price features read them as missing, their revenue is unknown)"
-            )
+        _print_priceless(r.purchases_without_price, f"{r.dataset}/{r.table}: ")
     features = feature_summary(settings)
     if features:
         table = Table(
@@ -322,8 +317,12 @@ def _print_summaries(summaries: list[dict]) -> None:
             f"{s['curated']:,} curated, {s['quarantined']:,} quarantined ({reasons}), "
             f"{s['duplicates']:,} duplicates removed"
         )
-        if s.get("purchases_without_price"):  # kept; price features read them as missing
-            console.print(f"  {s['purchases_without_price']:,} curated purchases have no price")
+        _print_priceless(s.get("purchases_without_price", 0))
+
+
+def _print_priceless(count: int, where: str = "") -> None:
+    if count:  # curated and kept: price features read the price as missing, revenue is unknown
+        console.print(f"  {where}{count:,} curated purchases have no price")
 
 
 # Notices a library gives its callers' developers: what is deprecated, what will change.
