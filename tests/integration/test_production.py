@@ -160,13 +160,15 @@ def _task(api, dag_id: str, run_id: str, task_id: str) -> dict:
     return api._call("GET", f"/dags/{dag_id}/dagRuns/{_q(run_id)}/taskInstances/{task_id}")
 
 
-def _wait_task(api, dag_id, run_id, task_id, states: set[str], timeout_s: float = 300) -> dict:
+def _wait_task(
+    api, dag_id, run_id, task_id, states: set[str], timeout_s: float = 300, poll_s: float = 1
+) -> dict:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         ti = _task(api, dag_id, run_id, task_id)
         if ti["state"] in states:
             return ti
-        time.sleep(1)
+        time.sleep(poll_s)
     raise AssertionError(f"{dag_id}.{task_id} never reached {states}: {ti['state']}")
 
 
@@ -177,12 +179,13 @@ def test_a_worker_killed_mid_task_is_survived_without_duplicates(production, api
     victim = None
     deadline = time.monotonic() + 300
     while victim is None and time.monotonic() < deadline:
-        ti = _wait_task(api, "ingest_sales", run_id, "etl_sales", {"running"})
+        # a week's ETL runs for a few seconds only (the workers preload its libraries): poll
+        # fast, or the task is done before it is seen running
+        ti = _wait_task(api, "ingest_sales", run_id, "etl_sales", {"running"}, poll_s=0.1)
         # the worker whose process tree holds the task's process dies with all of it
         victim = next(
             (n for n, pid in workers.items() if pid and ti["pid"] in _tree_pids(pid)), None
         )
-        time.sleep(0 if victim else 0.5)
     assert victim is not None, f"no worker runs etl_sales: {ti}"
     for process in [
         psutil.Process(workers[victim]),
